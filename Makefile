@@ -1,0 +1,137 @@
+# Didit Portal — two commands on a fresh machine: `make run` and `make test`.
+#
+# Everything is installed inside the project: Python packages in .venv, bun (from the npm package, at the
+# version Reflex pins) in .tools, Reflex's own files in .reflex-home, caches in .cache. Nothing is fetched from
+# outside the package registries, and Reflex is kept off $HOME and off the network by the variables below.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.ONESHELL:
+.DEFAULT_GOAL := help
+MAKEFLAGS += --no-print-directory
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+TOOLS := $(CURDIR)/.tools
+BUN := $(TOOLS)/node_modules/.bin/bun
+
+export PORT ?= 3000
+
+# --- Keep Reflex, bun and npm inside the project and off the network (see README "How it stays offline") ---
+export REFLEX_DIR := $(CURDIR)/.reflex-home
+export BUN_INSTALL_CACHE_DIR := $(CURDIR)/.cache/bun
+export NPM_CONFIG_CACHE := $(CURDIR)/.cache/npm
+export REFLEX_CHECK_LATEST_VERSION := false
+export REFLEX_TELEMETRY_ENABLED := false
+# Binding Reflex's HTTP client to an address skips its connectivity probe to a public address.
+export REFLEX_HTTP_CLIENT_BIND_ADDRESS := 0.0.0.0
+# The registry npm already uses here: Reflex then skips its mirror speed test.
+export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
+export REFLEX_BUN_PATH := $(BUN)
+
+RUNTIME_STAMP := $(VENV)/.installed-runtime
+DEV_STAMP := $(VENV)/.installed-dev
+
+.PHONY: help venv bun migrate run dev test-deps lint test test-fast test-browser clean
+
+help:  ## List the targets.
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
+
+# --- Installation ------------------------------------------------------------------------------------------
+
+venv: $(RUNTIME_STAMP)  ## Create .venv and install the pinned runtime requirements.
+
+$(RUNTIME_STAMP): requirements.txt
+	@if [ ! -x "$(BIN)/python" ]; then
+	  echo "==> Creating $(VENV) with $(PYTHON)"
+	  $(PYTHON) -m venv $(VENV)
+	fi
+	echo "==> Installing runtime requirements"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $@
+
+bun: venv  ## Install bun from the npm registry, at the exact version Reflex pins.
+	@want="$$($(BIN)/python -c 'from reflex_base.constants.installer import Bun; print(Bun.VERSION)')"
+	if [ -x "$(BUN)" ] && [ "$$($(BUN) --version 2>/dev/null)" = "$$want" ]; then exit 0; fi
+	echo "==> Installing bun $$want from npm into .tools/"
+	mkdir -p $(TOOLS)
+	npm install --prefix $(TOOLS) --save-exact --no-fund --no-audit --loglevel=error "bun@$$want"
+	test "$$($(BUN) --version)" = "$$want"
+
+migrate: venv  ## Bring the database schema up to date (alembic upgrade head).
+	@echo "==> Migrating the database"
+	$(BIN)/alembic upgrade head
+
+# --- Running ------------------------------------------------------------------------------------------------
+
+run: venv bun migrate  ## Install, migrate and run the portal in prod mode on one port (PORT, default 3000).
+	@echo "==> Building and starting Didit Portal (prod mode, port $(PORT))"
+	# Announce the URL once the server answers (the build takes a few seconds before that).
+	( for _ in $$(seq 600); do
+	    if $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
+	        "http://127.0.0.1:$(PORT)/ping" 2>/dev/null; then
+	      bar="================================================================"
+	      printf '\n%s\n  Didit Portal is ready:  http://localhost:%s\n%s\n\n' "$$bar" "$(PORT)" "$$bar"
+	      break
+	    fi
+	    sleep 1
+	  done ) &
+	exec $(BIN)/reflex run --env prod --single-port --frontend-port $(PORT)
+
+dev: venv bun migrate  ## Run with hot reload: pages on PORT, backend on REFLEX_BACKEND_PORT (default 8000).
+	@echo "==> Starting Didit Portal in dev mode: http://localhost:$(PORT)"
+	exec $(BIN)/reflex run --frontend-port $(PORT)
+
+# --- Quality ------------------------------------------------------------------------------------------------
+
+test-deps: $(DEV_STAMP)  ## Install test and lint tools, Debian's Chromium and the browser tests' npm packages.
+	@if [ ! -x /usr/bin/chromium ]; then
+	  echo "==> Installing Chromium from Debian"
+	  SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi
+	  $$SUDO apt-get update -qq
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null
+	fi
+	for dir in tests/browser/*/; do
+	  if [ -f "$$dir/package-lock.json" ] && [ ! -d "$$dir/node_modules" ]; then
+	    echo "==> npm ci in $$dir"
+	    npm ci --prefix "$$dir" --no-fund --no-audit --loglevel=error
+	  fi
+	done
+
+$(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
+	@echo "==> Installing test requirements"
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+lint: $(DEV_STAMP)  ## ruff check and pyright.
+	@echo "==> ruff check"
+	$(BIN)/ruff check .
+	echo "==> pyright"
+	$(BIN)/pyright
+
+# One pytest process per tier. Unit, API and sandbox tests share one; browser tests start real servers and run
+# in a second one (Reflex apps, pytest-asyncio's loop and Playwright's must not share a process). A tier that
+# collects no test says so loudly instead of failing the run; .ci/run fails when no tier ran any test.
+define pytest_tier
+rc=0; $(BIN)/pytest $(2) || rc=$$?
+if [ "$$rc" = 5 ]; then echo "==> $(1) tier: NO TESTS COLLECTED"; rc=0; fi
+exit "$$rc"
+endef
+
+test: test-deps bun lint  ## Install what the tests need, lint, then run every test tier.
+	@rc=0
+	$(MAKE) test-fast || rc=1
+	$(MAKE) test-browser || rc=1
+	exit "$$rc"
+
+test-fast: $(DEV_STAMP)  ## Unit, API and sandbox tests (no browser).
+	@echo "==> pytest: unit, API and sandbox tier"
+	$(call pytest_tier,fast,-q -m "not browser" --ignore=tests/browser tests)
+
+test-browser: test-deps bun  ## Browser tests (Chromium drives the real portal and sandbox pages).
+	@echo "==> pytest: browser tier"
+	$(call pytest_tier,browser,-q tests/browser)
+
+clean:  ## Remove generated build output (keeps .venv, .tools and the database).
+	rm -rf .web .states .reflex-home

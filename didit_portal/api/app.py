@@ -1,0 +1,120 @@
+"""The portal's backend HTTP surface, handed to Reflex through ``rx.App(api_transformer=...)``.
+
+One Starlette app holds every non-Reflex route: the Didit webhook inbox under ``/api/webhooks/``, the business
+API under ``/api/v1/``, and — in sandbox mode — the embedded Didit sandbox under
+:data:`~didit_portal.config.SANDBOX_PREFIX`, so its hosted page is same-origin with the portal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Coroutine
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.routing import BaseRoute, Mount
+
+from didit_portal.api.webhooks import webhook_routes
+from didit_portal.config import SANDBOX_PREFIX, Settings, get_settings
+from didit_portal.db import get_engine
+from didit_portal.didit.client import client_from_settings
+from didit_portal.security import configure_keys
+from didit_portal.services import inbox, notify, reconcile
+from didit_portal.services.inbox import GroupCommitter, InboxProcessor
+
+log = logging.getLogger(__name__)
+
+
+def embedded_sandbox_config(settings: Settings) -> object:
+    """Build the embedded sandbox's configuration from the portal settings.
+
+    Args:
+        settings: Portal settings.
+
+    Returns:
+        A :class:`~didit_portal.sandbox.config.SandboxConfig`.
+    """
+    from didit_portal.sandbox.config import SandboxConfig  # noqa: PLC0415 -- only needed in sandbox mode
+
+    return SandboxConfig(
+        api_key=settings.api_key,
+        public_url=settings.public_base_url + SANDBOX_PREFIX,
+        webhook_url=settings.internal_url + "/api/webhooks/didit",
+        webhook_secret=settings.webhook_secret,
+        retry_scale=settings.sandbox_retry_scale,
+        db_path=Path(settings.portal_data_dir) / "sandbox.db",
+    )
+
+
+def build_api(settings: Settings | None = None) -> Starlette:
+    """Create the backend Starlette app with every portal route.
+
+    Args:
+        settings: Settings to use; the process-wide instance when None.
+
+    Returns:
+        The Starlette app. Its ``state.lifespans`` lists async context managers that Reflex must run for the
+        app's lifetime (see :func:`lifespan_task`), because Reflex does not run a mounted app's own lifespan.
+    """
+    settings = settings or get_settings()
+    configure_keys(settings.secret_key())
+    engine = get_engine(settings.db_url)
+    processor = InboxProcessor(engine)
+    committer = GroupCommitter(engine, on_committed=processor.wake)
+    routes: list[BaseRoute] = list(webhook_routes(
+        committer=committer,
+        secret=lambda: settings.webhook_secret,
+        allow=lambda: (settings.webhook_allow_v2, settings.webhook_allow_raw, settings.webhook_allow_simple),
+    ))
+    lifespans: list[contextlib.AbstractAsyncContextManager[object]] = []
+
+    if settings.is_sandbox and settings.effective_base_url.endswith(SANDBOX_PREFIX):
+        from didit_portal.sandbox.app import create_app  # noqa: PLC0415
+
+        sandbox = create_app(embedded_sandbox_config(settings))  # type: ignore[arg-type]
+        routes.append(Mount(SANDBOX_PREFIX, app=sandbox))
+        lifespans.append(sandbox.state.runtime)
+
+    lifespans.append(inbox.running(committer, processor))
+    lifespans.append(reconcile.periodic(engine, client_from_settings()))
+    if settings.redis_url:
+        lifespans.append(_background(notify.redis_bridge(settings.redis_url)))
+
+    api = Starlette(routes=routes)
+    api.state.lifespans = lifespans
+    api.state.committer = committer
+    api.state.processor = processor
+    api.state.engine = engine
+    return api
+
+
+@contextlib.asynccontextmanager
+async def run_lifespans(api: Starlette) -> AsyncIterator[None]:
+    """Run the API's background runtimes (embedded sandbox worker, inbox processor) for the app's lifetime.
+
+    Register with ``app.register_lifespan_task(functools.partial(run_lifespans, api))``.
+
+    Args:
+        api: The app from :func:`build_api`.
+
+    Yields:
+        Nothing; the runtimes stop in reverse order when the app shuts down.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        for runtime in api.state.lifespans:
+            await stack.enter_async_context(runtime)
+        yield
+
+
+@contextlib.asynccontextmanager
+async def _background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
+    task = asyncio.create_task(coro)
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

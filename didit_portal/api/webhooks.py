@@ -1,0 +1,101 @@
+"""``POST /api/webhooks/didit``: Didit's webhook receiver.
+
+Order of checks, cheapest and safest first: size cap while streaming (413), signature over the raw bytes with
+freshness (401, nothing stored), JSON shape (400), then the durable inbox (200 after commit; 503 when the
+database cannot commit, so Didit retries — never a 4xx for our own trouble).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from didit_portal.didit import signatures
+from didit_portal.services.inbox import GroupCommitter, row_from_payload
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 1024 * 1024
+#: Rejections by reason, for health pages and metrics; the bodies themselves are never kept.
+REJECTIONS: Counter[str] = Counter()
+
+
+class _TooLargeError(Exception):
+    pass
+
+
+async def _read_capped(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLargeError
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:  # stop reading: a lying or absent Content-Length must not let us buffer more
+            raise _TooLargeError
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _reject(status: int, reason: str, detail: str) -> JSONResponse:
+    REJECTIONS[reason] += 1
+    log.warning("didit webhook rejected: %s", reason)
+    return JSONResponse({"detail": detail}, status_code=status)
+
+
+def webhook_routes(
+    *,
+    committer: GroupCommitter,
+    secret: Callable[[], str],
+    allow: Callable[[], tuple[bool, bool, bool]],
+    clock: Callable[[], float] = time.time,
+) -> list[Route]:
+    """Build the receiver route.
+
+    Args:
+        committer: The inbox's group committer.
+        secret: Returns the current webhook secret (read per request so a rotation needs no restart).
+        allow: Returns which signatures may authenticate: (V2, raw, Simple).
+        clock: Epoch clock (tests).
+
+    Returns:
+        The routes to mount.
+    """
+
+    async def receive(request: Request) -> JSONResponse:
+        try:
+            body = await _read_capped(request, MAX_BODY_BYTES)
+        except _TooLargeError:
+            return _reject(413, "too_large", "Payload too large.")
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        allow_v2, allow_raw, allow_simple = allow()
+        result = signatures.verify(body=body, headers=headers, secret=secret(), now=clock(), allow_v2=allow_v2,
+                                   allow_raw=allow_raw, allow_simple=allow_simple)
+        if not result.ok:
+            return _reject(401, "signature", "Invalid signature.")
+        if result.kind is signatures.SignatureKind.SIMPLE:
+            log.info("didit webhook authenticated by X-Signature-Simple only (envelope-level)")
+        try:
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _reject(400, "malformed", "Body is not JSON.")
+        if not isinstance(payload, dict) or not isinstance(payload.get("webhook_type"), str):
+            return _reject(400, "malformed", "Body is not a Didit webhook envelope.")
+        row = row_from_payload(payload, body, result.kind.value if result.kind else "")
+        try:
+            inserted = await committer.submit(row)
+        except SQLAlchemyError as exc:
+            log.error("didit webhook not stored (%s); answering 503 so Didit retries", type(exc).__name__)
+            return JSONResponse({"detail": "Temporarily unavailable."}, status_code=503)
+        return JSONResponse({"received": True, "duplicate": not inserted})
+
+    return [Route("/api/webhooks/didit", receive, methods=["POST"])]

@@ -1,0 +1,120 @@
+"""Database engine and sessions: SQLite in WAL mode by default, PostgreSQL through ``DATABASE_URL``.
+
+The engine is synchronous on purpose: the hot paths (webhook group commit, inbox processing) run their short
+transactions in a worker thread, so the event loop never blocks, and the same code serves SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine, make_url
+from sqlmodel import Session, create_engine
+
+from didit_portal.config import get_settings
+
+#: How long a SQLite writer waits for the lock before failing (the webhook route answers 503 then).
+SQLITE_BUSY_TIMEOUT_MS = 5000
+
+_engines: dict[str, Engine] = {}
+_lock = threading.Lock()
+
+
+def normalise_url(url: str) -> str:
+    """Map bare PostgreSQL URLs to the psycopg 3 driver, the one this project pins.
+
+    Args:
+        url: A SQLAlchemy URL.
+
+    Returns:
+        The URL with an explicit driver where one was implied.
+    """
+    if url.startswith("postgres://"):
+        url = "postgresql://" + url[len("postgres://") :]
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url[len("postgresql://") :]
+    return url
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (pages) run beside the single writer (webhooks); NORMAL sync is durable in WAL mode
+    # against process crashes, which is what an acknowledged webhook must survive.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def make_engine(url: str) -> Engine:
+    """Create an engine with the project's connection settings.
+
+    Args:
+        url: SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
+
+    Returns:
+        A new engine. SQLite files get WAL mode and a busy timeout on every connection.
+    """
+    url = normalise_url(url)
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        event.listen(engine, "connect", _sqlite_pragmas)
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+
+
+def get_engine(url: str | None = None) -> Engine:
+    """Return the process-wide engine for ``url`` (the configured database by default).
+
+    Args:
+        url: Optional URL; defaults to ``Settings.db_url``.
+
+    Returns:
+        A cached engine.
+    """
+    url = normalise_url(url or get_settings().db_url)
+    with _lock:
+        engine = _engines.get(url)
+        if engine is None:
+            engine = _engines[url] = make_engine(url)
+        return engine
+
+
+@contextmanager
+def session_scope(engine: Engine | None = None) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error.
+
+    Args:
+        engine: Engine to use; the configured one by default.
+
+    Yields:
+        An open :class:`sqlmodel.Session`.
+    """
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def is_sqlite(engine: Engine) -> bool:
+    """True when the engine talks to SQLite.
+
+    Args:
+        engine: The engine.
+
+    Returns:
+        Whether its dialect is SQLite.
+    """
+    return engine.dialect.name == "sqlite"

@@ -1,0 +1,94 @@
+"""The hook live pages use to hear about session changes (webhook → inbox → session → live page).
+
+Processing calls :func:`publish` after its transaction commits; pages (later issues) :func:`subscribe` a callback
+that pushes to connected browsers (``app.modify_state``). Callbacks run on the event loop and must be quick.
+With several workers, the webhook may be processed on a worker other than the one holding a page's socket, so
+:class:`SessionChanged` is also published on Redis when ``REDIS_URL`` is set (see :func:`redis_bridge`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+REDIS_CHANNEL = "didit_portal:session_changed"
+
+
+@dataclass(frozen=True)
+class SessionChanged:
+    """A session's stored state changed: ``kind`` is ``status``, ``decision`` or ``data_transfer``."""
+
+    session_id: str
+    status: str
+    kind: str = "status"
+
+
+Listener = Callable[[SessionChanged], Awaitable[None] | None]
+_listeners: list[Listener] = []
+
+
+def subscribe(listener: Listener) -> Callable[[], None]:
+    """Register a listener for every change on this worker.
+
+    Args:
+        listener: Sync or async callable taking a :class:`SessionChanged`.
+
+    Returns:
+        A function that unsubscribes it.
+    """
+    _listeners.append(listener)
+    return lambda: _listeners.remove(listener) if listener in _listeners else None
+
+
+async def deliver_local(change: SessionChanged) -> None:
+    """Call this worker's listeners; a failing listener is logged and never stops the others."""
+    for listener in list(_listeners):
+        try:
+            result = listener(change)
+            if asyncio.iscoroutine(result):
+                await result
+        except Exception:
+            log.exception("session-change listener failed")
+
+
+_redis: Any = None
+
+
+async def publish(change: SessionChanged) -> None:
+    """Tell every worker's listeners about a change (through Redis when configured, else locally)."""
+    if _redis is not None:
+        try:
+            await _redis.publish(REDIS_CHANNEL, json.dumps(asdict(change)))
+        except Exception:
+            log.exception("redis publish failed; delivering locally only")
+        else:
+            return
+    await deliver_local(change)
+
+
+async def redis_bridge(redis_url: str) -> None:
+    """Relay Redis-published changes to this worker's listeners until cancelled.
+
+    Args:
+        redis_url: The ``REDIS_URL``.
+    """
+    import redis.asyncio as aioredis  # noqa: PLC0415 -- only with REDIS_URL
+
+    global _redis  # noqa: PLW0603 -- one connection per worker process
+    _redis = aioredis.from_url(redis_url)
+    pubsub = _redis.pubsub()
+    await pubsub.subscribe(REDIS_CHANNEL)
+    try:
+        async for message in pubsub.listen():
+            if message.get("type") == "message":
+                await deliver_local(SessionChanged(**json.loads(message["data"])))
+    finally:
+        await pubsub.close()
+        await _redis.aclose()
+        _redis = None
