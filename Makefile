@@ -17,6 +17,7 @@ TOOLS := $(CURDIR)/.tools
 BUN := $(TOOLS)/node_modules/.bin/bun
 
 export PORT ?= 3000
+DEV_BACKEND_PORT ?= 8000
 
 # --- Keep Reflex, bun and npm inside the project and off the network (see README "How it stays offline") ---
 export REFLEX_DIR := $(CURDIR)/.reflex-home
@@ -79,9 +80,12 @@ run: venv bun migrate  ## Install, migrate and run the portal in prod mode on on
 	  done ) &
 	exec $(BIN)/reflex run --env prod --single-port --frontend-port $(PORT)
 
-dev: venv bun migrate  ## Run with hot reload: pages on PORT, backend on REFLEX_BACKEND_PORT (default 8000).
-	@echo "==> Starting Didit Portal in dev mode: http://localhost:$(PORT)"
-	exec $(BIN)/reflex run --frontend-port $(PORT)
+dev: venv bun migrate  ## Run with hot reload: pages on PORT, backend on DEV_BACKEND_PORT (default 8000).
+	@echo "==> Starting Didit Portal in dev mode: http://localhost:$(PORT) (backend on port $(DEV_BACKEND_PORT))"
+	# Dev mode serves backend routes on their own port: the portal reaches its embedded sandbox and its webhook
+	# inbox there.
+	export PORTAL_INTERNAL_URL="$${PORTAL_INTERNAL_URL:-http://127.0.0.1:$(DEV_BACKEND_PORT)}"
+	exec $(BIN)/reflex run --frontend-port $(PORT) --backend-port $(DEV_BACKEND_PORT)
 
 # --- Quality ------------------------------------------------------------------------------------------------
 

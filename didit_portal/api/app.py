@@ -79,7 +79,7 @@ def build_api(settings: Settings | None = None) -> Starlette:
         lifespans.append(sandbox.state.runtime)
 
     lifespans.append(inbox.running(committer, processor))
-    lifespans.append(reconcile.periodic(engine, client_from_settings()))
+    lifespans.append(reconcile.periodic(engine, client_from_settings(settings)))
     if settings.redis_url:
         lifespans.append(_background(notify.redis_bridge(settings.redis_url)))
 

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -33,6 +33,9 @@ from didit_portal.didit.schemas import (
     SessionStatus,
     Workflow,
 )
+
+if TYPE_CHECKING:
+    from didit_portal.config import Settings
 
 log = logging.getLogger(__name__)
 
@@ -365,10 +368,11 @@ class DiditClient:
         return response.status_code == 200
 
 
-def client_from_settings(**overrides: Any) -> DiditClient:
+def client_from_settings(settings: Settings | None = None, **overrides: Any) -> DiditClient:
     """Build the portal's client from settings (embedded sandbox base URLs in sandbox mode).
 
     Args:
+        settings: Settings to use; the process-wide ones by default.
         **overrides: Keyword arguments passed to :class:`DiditClient` (e.g. ``transport`` in tests).
 
     Returns:
@@ -376,7 +380,7 @@ def client_from_settings(**overrides: Any) -> DiditClient:
     """
     from didit_portal.config import get_settings  # noqa: PLC0415 -- avoid import cycles at module load
 
-    settings = get_settings()
+    settings = settings or get_settings()
     limiter: RateLimiter | None = None
     if settings.redis_url:
         import redis.asyncio as aioredis  # noqa: PLC0415

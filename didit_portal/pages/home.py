@@ -98,14 +98,14 @@ def home() -> rx.Component:
                 rx.heading(
                     "Didit Portal",
                     as_="h1",
-                    size={"initial": "8", "sm": "9"},
+                    size=rx.breakpoints(initial="8", sm="9"),
                     custom_attrs={"data-testid": "home-title"},
                 ),
                 rx.text(
                     "Verify the people you work with through Didit, and keep the records yourself. Visitors go "
                     "through Didit's hosted verification; the outcome arrives here by signed webhook, and your "
                     "staff review it in this portal, with the data in your own database.",
-                    size={"initial": "3", "sm": "4"},
+                    size=rx.breakpoints(initial="3", sm="4"),
                     color_scheme="gray",
                     max_width="42rem",
                 ),
@@ -131,7 +131,7 @@ def home() -> rx.Component:
                     testid="home-login-link",
                     primary=False,
                 ),
-                columns={"initial": "1", "sm": "2"},
+                columns=rx.breakpoints(initial="1", sm="2"),
                 spacing="4",
                 width="100%",
             ),
@@ -141,7 +141,7 @@ def home() -> rx.Component:
                     _step("1", "Start", "The portal creates a Didit verification session for the visitor."),
                     _step("2", "Verify", "The visitor shows a document and takes a selfie on Didit's page."),
                     _step("3", "Decide", "Didit's signed webhook brings the result; staff review what needs it."),
-                    columns={"initial": "1", "md": "3"},
+                    columns=rx.breakpoints(initial="1", md="3"),
                     spacing="5",
                     width="100%",
                 ),

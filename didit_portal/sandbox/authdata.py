@@ -1,4 +1,6 @@
-"""Auth + Data (data-transfer) sessions (contract §8, §10.6): ``initialized`` → ``retrieved`` (the QR scan) →
+"""Auth + Data (data-transfer) sessions (contract §8, §10.6).
+
+Auth + Data (data-transfer) sessions (contract §8, §10.6): ``initialized`` → ``retrieved`` (the QR scan) →
 ``confirmed`` | ``declined``, or ``expired`` once ``--auth-data-ttl`` passes.
 """
 
@@ -116,8 +118,8 @@ class AuthDataService:
         """Expire every open session past its TTL."""
         with self._store.tx() as conn:
             conn.execute(
-                f"UPDATE auth_sessions SET status = 'expired', updated_at = ? WHERE status IN "
-                f"({','.join('?' * len(OPEN_STATUSES))}) AND expires_at <= ?",
+                "UPDATE auth_sessions SET status = 'expired', updated_at = ? "
+                "WHERE status IN (?, ?) AND expires_at <= ?",
                 (self._clock(), *OPEN_STATUSES, self._clock()),
             )
 

@@ -1,4 +1,6 @@
-"""Realistic v3 decision payloads (contract §2.3): one plural-array entry per workflow node, shaped by each node's
+"""Realistic v3 decision payloads (contract §2.3).
+
+Realistic v3 decision payloads (contract §2.3): one plural-array entry per workflow node, shaped by each node's
 stored result (status, scenario, risk code) and the session's persona.
 
 Only the workflow's features produce entries; every other array is ``[]``, never null. Scores are floats, and
@@ -154,7 +156,7 @@ def _nfc(ctx: NodeContext, slug: str | None, is_target: bool) -> dict[str, Any]:
     }
 
 
-def _liveness(ctx: NodeContext, slug: str | None, is_target: bool, spec: FeatureSpec,
+def _liveness(ctx: NodeContext, slug: str | None, is_target: bool, *, spec: FeatureSpec,
               config: dict[str, Any], plan_status: str | None) -> dict[str, Any]:
     age = float(ctx.persona.age())
     score = 91.0
@@ -206,7 +208,8 @@ def _poa(ctx: NodeContext, slug: str | None, is_target: bool, plan_status: str |
     street = p.street
     name_score = 100.0
     if is_target:
-        street, name_score = ("Avenida de América 7", 35.0) if plan_status == "Declined" else ("Calle de Alcalá 44", 80.0)
+        declined = plan_status == "Declined"
+        street, name_score = ("Avenida de América 7", 35.0) if declined else ("Calle de Alcalá 44", 80.0)
     parsed = _parsed_address(p, street)
     return {"document_type": "UTILITY_BILL", "document_language": "es",
             "document_file": media_url(ctx.public_url, ctx.session_id, "poa_document"),
@@ -305,8 +308,8 @@ def node_entry(spec: FeatureSpec, node_id: str, config: dict[str, Any], state: d
     builders = {
         "OCR": lambda: _id_verification(ctx, slug, is_target, state.get("risk") if state else None),
         "NFC": lambda: _nfc(ctx, slug, is_target),
-        "LIVENESS": lambda: _liveness(ctx, slug, is_target, spec, config, plan_status),
-        "AGE_ESTIMATION": lambda: _liveness(ctx, slug, is_target, spec, config, plan_status),
+        "LIVENESS": lambda: _liveness(ctx, slug, is_target, spec=spec, config=config, plan_status=plan_status),
+        "AGE_ESTIMATION": lambda: _liveness(ctx, slug, is_target, spec=spec, config=config, plan_status=plan_status),
         "FACE_MATCH": lambda: _face_match(ctx, slug, is_target, plan_status),
         "PHONE_VERIFICATION": lambda: _phone(ctx, slug, is_target),
         "EMAIL_VERIFICATION": lambda: _email(ctx, slug, is_target),

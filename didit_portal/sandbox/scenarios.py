@@ -1,4 +1,6 @@
-"""Sandbox scenarios (contract §10.3): the slug catalogue and how a slug or outcome resolves to a plan for one
+"""Sandbox scenarios (contract §10.3): the slug catalogue and its resolution per workflow.
+
+Sandbox scenarios (contract §10.3): the slug catalogue and how a slug or outcome resolves to a plan for one
 workflow (which node fails, with which risk code, ending in which status).
 
 Risk codes: Didit's documented codes where one exists (``DOCUMENT_EXPIRED``, ``MRZ_VALIDATION_FAILED``); otherwise
@@ -38,7 +40,8 @@ REVIEW_RISK: dict[str, str] = {
     "PHONE_VERIFICATION": "VIRTUAL_PHONE_NUMBER",  # [I]
     "EMAIL_VERIFICATION": "BREACHED_EMAIL",  # [I]
     "PROOF_OF_ADDRESS": "POA_PARTIAL_MATCH", "QUESTIONNAIRE": "QUESTIONNAIRE_NEEDS_REVIEW",  # [I]
-    "AML": "POSSIBLE_MATCH_FOUND", "IP_ANALYSIS": "DUPLICATED_IP_ADDRESS", "DATABASE_VALIDATION": "DATABASE_PARTIAL_MATCH",
+    "AML": "POSSIBLE_MATCH_FOUND", "IP_ANALYSIS": "DUPLICATED_IP_ADDRESS",
+    "DATABASE_VALIDATION": "DATABASE_PARTIAL_MATCH",  # [I]
 }
 
 

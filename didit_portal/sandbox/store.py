@@ -1,4 +1,6 @@
-"""The sandbox's own SQLite file: sessions, workflows, the webhook outbox and its delivery log, data-transfer
+"""The sandbox's own SQLite file.
+
+The sandbox's own SQLite file: sessions, workflows, the webhook outbox and its delivery log, data-transfer
 sessions, and counters.
 
 One connection per :class:`Store`, guarded by a re-entrant lock, so the engine can be called from the event loop

@@ -1,4 +1,6 @@
-"""Request-body validation for session creation, with Django REST Framework's error shapes
+"""Request-body validation for session creation, in DRF's error shapes.
+
+Request-body validation for session creation, with Django REST Framework's error shapes
 (``{"field": ["msg"]}``, nested objects for nested fields), as Didit answers (contract §1, §2.1, §3).
 """
 
@@ -13,10 +15,11 @@ from typing import Any
 from didit_portal.sandbox.scenarios import validate_slug
 from didit_portal.sandbox.types import EngineError
 
-LANGUAGES = frozenset(
-    "en ar bg bn ca cnr cs da de el es et fa fi fr he hi hr hu hy id it ja ka ko lt lv mk ms nl no pl pt-BR pt ro "
-    "ru sk sl so sr sv th tr uk uz vi zh-CN zh-TW zh".split()
-)
+LANGUAGES = frozenset((
+    "en", "ar", "bg", "bn", "ca", "cnr", "cs", "da", "de", "el", "es", "et", "fa", "fi", "fr", "he", "hi", "hr",
+    "hu", "hy", "id", "it", "ja", "ka", "ko", "lt", "lv", "mk", "ms", "nl", "no", "pl", "pt-BR", "pt", "ro", "ru",
+    "sk", "sl", "so", "sr", "sv", "th", "tr", "uk", "uz", "vi", "zh-CN", "zh-TW", "zh",
+))
 DOCUMENT_TYPES = ("P", "ID", "DL", "RP", "HIC", "TC", "SSC")
 CALLBACK_METHODS = ("initiator", "completer", "both")
 MAX_PORTRAIT_BYTES = 2 * 1024 * 1024

@@ -1,4 +1,6 @@
-"""HTTP plumbing shared by the sandbox's route modules: the request-id middleware, JSON bodies and errors in
+"""HTTP plumbing shared by the sandbox's route modules.
+
+HTTP plumbing shared by the sandbox's route modules: the request-id middleware, JSON bodies and errors in
 Didit's (Django REST Framework's) shapes, authentication and rate limiting.
 
 The order inside :func:`guarded` follows DRF's ``APIView.initial``: authenticate, check permission (403/401), then
@@ -106,8 +108,11 @@ def _key_matches(given: str | None, key: str) -> bool:
 
 
 def check_api_key(services: Services, request: Request) -> JSONResponse | None:
-    """v3 authentication: ``x-api-key`` (header name case-insensitive); 403, or 401 for a wrong key with
-    ``--auth-split`` (contract §1)."""
+    """v3 authentication: ``x-api-key``, the header name case-insensitive (contract §1).
+
+    Returns:
+        None when the key is right; else 403, or 401 for a wrong (present) key with ``--auth-split``.
+    """
     given = request.headers.get("x-api-key")
     if _key_matches(given, services.config.api_key):
         return None
@@ -161,7 +166,7 @@ def guarded(services: Services, handler: Handler, *, auth: Auth, scope: str | No
         services: Shared services.
         handler: The route's handler.
         auth: ``key`` (v3), ``bearer`` (v2 and Auth+Data) or ``none``.
-        scope: The rate-limit scope, or None for unlimited routes.
+        scope: The rate-limit scope; ``auto`` picks generic-get or generic-write by method; None: unlimited.
 
     Returns:
         The wrapped handler.
@@ -177,7 +182,8 @@ def guarded(services: Services, handler: Handler, *, auth: Auth, scope: str | No
         if denied is not None:
             return denied
         if scope is not None:
-            throttled = services.limiter.hit(scope, client_identity(request))
+            effective = write_scope(request.method) if scope == "auto" else scope
+            throttled = services.limiter.hit(effective, client_identity(request))
             if throttled is not None:
                 return json_response(throttled.body(), 429, throttled.headers())
         try:

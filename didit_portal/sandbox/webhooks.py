@@ -1,7 +1,7 @@
 """Durable webhook delivery from the SQLite outbox (contract §5.1, §5.2, §10.7).
 
 * Each event is POSTed with Didit's headers and all three signatures (``didit_portal.didit.signatures``).
-* Retries only after a 5xx, a 404, a timeout or a connection error; at most two, ``60×F`` then ``240×F`` seconds
+* Retries only after a 5xx, a 404, a timeout or a connection error; at most two, ``60*F`` then ``240*F`` seconds
   later (F = ``retry_scale``); the 5-second timeout is never scaled. A retry keeps ``event_id`` and ``created_at``
   but re-stamps ``timestamp`` and re-signs, or a late retry would fall outside receivers' 300-second window.
 * One session's events go out one at a time, in order: only the oldest pending event of a session is eligible.

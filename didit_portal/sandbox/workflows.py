@@ -1,4 +1,6 @@
-"""Workflows: the feature catalogue (contract §7.1), the preloaded sandbox workflows with fixed UUIDs, and the
+"""Workflows: feature catalogue, preloaded workflows and the management API rules (contract §7.1).
+
+Workflows: the feature catalogue (contract §7.1), the preloaded sandbox workflows with fixed UUIDs, and the
 management API's create/get/patch/delete rules.
 
 A session copies its workflow's features and version when it is created, so editing or deleting a workflow never

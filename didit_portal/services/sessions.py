@@ -133,8 +133,8 @@ def apply_report(
     needs = changed and status in DECISION_STATUSES and decision is None
     if needs:
         row.decision_missing = True
-    elif stored and changed:
-        row.decision_missing = False
+    elif stored and decision is not None and decision.get("status") == row.status:
+        row.decision_missing = False  # the decision for the current status has arrived
     db.add(row)
     return Applied(session_id, row.status, changed and previous != status, stored, needs)
 

@@ -191,6 +191,6 @@ def test_rxconfig_follows_the_settings(tmp_path: Path) -> None:
 def test_rxconfig_without_redis_keeps_state_in_process(tmp_path: Path) -> None:
     result = _load_rxconfig({"DATABASE_URL": "postgresql://portal@db/portal"}, tmp_path)
     assert result.returncode == 0, result.stderr
-    name, db_url, redis_url, *_ = result.stdout.split()
+    _name, db_url, redis_url, *_ = result.stdout.split()
     assert db_url == "postgresql+psycopg://portal@db/portal"
     assert redis_url == "None"

@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = REPO / ".venv" / "bin"
 BUN = REPO / ".tools" / "node_modules" / ".bin" / "bun"
 #: Where the screenshots go (the Makefile's caller can look at them); override with PORTAL_SHOTS_DIR.
-SHOTS_DIR = Path(os.environ.get("PORTAL_SHOTS_DIR", "/tmp/shots"))  # noqa: S108 -- test artefacts, by design
+SHOTS_DIR = Path(os.environ.get("PORTAL_SHOTS_DIR", "/tmp/shots"))
 #: A cold first build installs the frontend packages with bun; later starts rebuild in ≈ 10 s.
 START_TIMEOUT = 300.0
 #: Settings that would take the portal out of its default (embedded sandbox, SQLite) configuration.
@@ -50,7 +50,7 @@ def _npm_registry() -> str:
     npm = shutil.which("npm")
     if npm is None:
         return ""
-    result = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, check=False)  # noqa: S603
+    result = subprocess.run([npm, "config", "get", "registry"], capture_output=True, text=True, check=False)
     return result.stdout.strip()
 
 
@@ -70,7 +70,7 @@ def reflex_env(base: dict[str, str] | None = None) -> dict[str, str]:
         NPM_CONFIG_CACHE=str(REPO / ".cache" / "npm"),
         REFLEX_CHECK_LATEST_VERSION="false",
         REFLEX_TELEMETRY_ENABLED="false",
-        REFLEX_HTTP_CLIENT_BIND_ADDRESS="0.0.0.0",  # noqa: S104 -- skips Reflex's probe of a public address
+        REFLEX_HTTP_CLIENT_BIND_ADDRESS="0.0.0.0",
         REFLEX_BUN_PATH=str(BUN),
     )
     if not env.get("NPM_CONFIG_REGISTRY"):
@@ -138,13 +138,11 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     env = reflex_env(env)
     env.update(PORT=str(port), PORTAL_DATA_DIR=str(data_dir), PUBLIC_BASE_URL=f"http://localhost:{port}")
     log_path = data_dir / "portal.log"
-    if os.environ.get("_TMP_LIVE"):  # TEMPORARY until the sandbox app exists
-        env.update(DIDIT_MODE="live", DIDIT_API_KEY="x", DIDIT_WEBHOOK_SECRET="y")
 
-    subprocess.run([str(VENV_BIN / "alembic"), "upgrade", "head"], cwd=REPO, env=env, check=True,  # noqa: S603
+    subprocess.run([str(VENV_BIN / "alembic"), "upgrade", "head"], cwd=REPO, env=env, check=True,
                    capture_output=True)
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 -- fixed argv, our own interpreter
+        process = subprocess.Popen(
             [str(VENV_BIN / "reflex"), "run", "--env", "prod", "--single-port", "--frontend-port", str(port)],
             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             start_new_session=True,

@@ -1,0 +1,7 @@
+"""Entry point for ``python -m didit_portal``."""
+
+import sys
+
+from didit_portal.cli import main
+
+sys.exit(main())
