@@ -27,8 +27,10 @@ export REFLEX_CHECK_LATEST_VERSION := false
 export REFLEX_TELEMETRY_ENABLED := false
 # Binding Reflex's HTTP client to an address skips its connectivity probe to a public address.
 export REFLEX_HTTP_CLIENT_BIND_ADDRESS := 0.0.0.0
-# The registry npm already uses here: Reflex then skips its mirror speed test.
-export NPM_CONFIG_REGISTRY ?= $(shell npm config get registry 2>/dev/null)
+# The registry npm already uses here: Reflex then skips its mirror speed test. (Computed once per make.)
+ifndef NPM_CONFIG_REGISTRY
+export NPM_CONFIG_REGISTRY := $(shell npm config get registry 2>/dev/null)
+endif
 export REFLEX_BUN_PATH := $(BUN)
 
 RUNTIME_STAMP := $(VENV)/.installed-runtime
@@ -49,7 +51,7 @@ $(RUNTIME_STAMP): requirements.txt
 	  $(PYTHON) -m venv $(VENV)
 	fi
 	echo "==> Installing runtime requirements"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements.txt
 	touch $@
 
 bun: venv  ## Install bun from the npm registry, at the exact version Reflex pins.
@@ -105,14 +107,16 @@ test-deps: $(DEV_STAMP)  ## Install test and lint tools, Debian's Chromium and t
 
 $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
 	@echo "==> Installing test requirements"
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-lint: $(DEV_STAMP)  ## ruff check and pyright.
-	@echo "==> ruff check"
-	$(BIN)/ruff check .
+lint: $(DEV_STAMP)  ## ruff check and pyright (both run; fails if either fails).
+	@rc=0
+	echo "==> ruff check"
+	$(BIN)/ruff check . || rc=1
 	echo "==> pyright"
-	$(BIN)/pyright
+	$(BIN)/pyright || rc=1
+	exit "$$rc"
 
 # One pytest process per tier. Unit, API and sandbox tests share one; browser tests start real servers and run
 # in a second one (Reflex apps, pytest-asyncio's loop and Playwright's must not share a process). A tier that
@@ -123,8 +127,9 @@ if [ "$$rc" = 5 ]; then echo "==> $(1) tier: NO TESTS COLLECTED"; rc=0; fi
 exit "$$rc"
 endef
 
-test: test-deps bun lint  ## Install what the tests need, lint, then run every test tier.
+test: test-deps bun  ## Install what the tests need, lint, then run every test tier (all run; fails if any failed).
 	@rc=0
+	$(MAKE) lint || rc=1
 	$(MAKE) test-fast || rc=1
 	$(MAKE) test-browser || rc=1
 	exit "$$rc"

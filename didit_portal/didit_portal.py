@@ -1,8 +1,9 @@
 """The Reflex app: a table of contents.
 
-It creates the app, mounts the backend HTTP routes (webhook inbox, business API and,
-in sandbox mode, the embedded Didit sandbox) on the same origin, runs their background runtimes for the app's
-lifetime, and registers every page. Settings were checked in ``rxconfig.py`` before this module is imported.
+It creates the app, mounts the backend HTTP routes (webhook inbox, business API and, in sandbox mode, the
+embedded Didit sandbox) on the same origin, runs their background runtimes for the app's lifetime, and
+registers every page. The settings were checked and the Radix theme configured in ``rxconfig.py``, which Reflex
+loads before this module.
 """
 
 from __future__ import annotations

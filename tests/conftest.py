@@ -41,8 +41,9 @@ HAVE_POSTGRES = _postgres_available()
 
 def migrate(url: str) -> None:
     """Apply the committed migrations to ``url`` with Alembic, exactly as deployment does."""
-    from alembic import command
     from alembic.config import Config
+
+    from alembic import command
 
     cfg = Config(str(Path(__file__).resolve().parent.parent / "alembic.ini"))
     cfg.set_main_option("sqlalchemy.url", url)

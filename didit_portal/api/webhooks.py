@@ -84,10 +84,13 @@ def webhook_routes(
             return _reject(401, "signature", "Invalid signature.")
         if result.kind is signatures.SignatureKind.SIMPLE:
             log.info("didit webhook authenticated by X-Signature-Simple only (envelope-level)")
-        try:
-            payload = json.loads(body)
-        except (ValueError, UnicodeDecodeError):
-            return _reject(400, "malformed", "Body is not JSON.")
+        if result.parsed:
+            payload = result.payload  # the verifier already parsed it; don't pay for a second parse
+        else:
+            try:
+                payload = json.loads(body)
+            except (ValueError, UnicodeDecodeError):
+                return _reject(400, "malformed", "Body is not JSON.")
         if not isinstance(payload, dict) or not isinstance(payload.get("webhook_type"), str):
             return _reject(400, "malformed", "Body is not a Didit webhook envelope.")
         row = row_from_payload(payload, body, result.kind.value if result.kind else "")

@@ -141,6 +141,8 @@ class VerifyResult:
     kind: SignatureKind | None
     payload: Any = None
     reason: str = ""
+    #: True when ``payload`` holds the parsed body (a body that is not JSON can still pass X-Signature).
+    parsed: bool = False
 
     @property
     def ok(self) -> bool:
@@ -193,9 +195,9 @@ def verify(
         parsed = False
 
     if allow_v2 and parsed and _matches(hmac_hex(secret, canonical_v2(payload)), headers.get("x-signature-v2")):
-        return VerifyResult(SignatureKind.V2, payload)
+        return VerifyResult(SignatureKind.V2, payload, parsed=True)
     if allow_raw and _matches(hmac_hex(secret, body), headers.get("x-signature")):
-        return VerifyResult(SignatureKind.RAW, payload if parsed else None)
+        return VerifyResult(SignatureKind.RAW, payload if parsed else None, parsed=parsed)
     if (
         allow_simple
         and parsed
@@ -204,5 +206,5 @@ def verify(
         and str(payload.get("timestamp")) == str(ts)
         and _matches(hmac_hex(secret, simple_message(payload)), headers.get("x-signature-simple"))
     ):
-        return VerifyResult(SignatureKind.SIMPLE, payload)
+        return VerifyResult(SignatureKind.SIMPLE, payload, parsed=True)
     return VerifyResult(None, reason="no signature matched")

@@ -1,7 +1,5 @@
 """Routes on Didit's ``apx`` host and the legacy v2 create (contract §1, §3, §8).
 
-Routes on Didit's ``apx`` host and the legacy v2 create (contract §1, §3, §8):
-
 * ``POST /auth/v2/token/``: Basic credentials whose secret is the API key (any client_id), form or JSON body.
 * ``POST /v2/session/``: Bearer token or ``x-api-key``; the v3 store, the v2 response shape.
 * Auth + Data: create (with and without the trailing slash, both 201), status, decision, information, update.

@@ -1,7 +1,7 @@
 """The sandbox ASGI app and its background runtime.
 
-The sandbox ASGI app: :func:`create_app` assembles the routes, and :class:`SandboxRuntime` runs the background
-worker (timer sweep and webhook delivery).
+:func:`create_app` assembles the routes; :class:`SandboxRuntime` runs the background worker (timer sweep and
+webhook delivery).
 
 The runtime is ``app.state.runtime``: the portal enters it for its own lifetime (Reflex does not run a mounted
 app's lifespan), and the standalone server uses it as the Starlette lifespan. It is reference-counted, so entering

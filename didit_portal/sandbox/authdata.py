@@ -1,6 +1,6 @@
 """Auth + Data (data-transfer) sessions (contract §8, §10.6).
 
-Auth + Data (data-transfer) sessions (contract §8, §10.6): ``initialized`` → ``retrieved`` (the QR scan) →
+Statuses: ``initialized`` → ``retrieved`` (the QR scan) →
 ``confirmed`` | ``declined``, or ``expired`` once ``--auth-data-ttl`` passes.
 """
 

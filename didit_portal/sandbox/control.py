@@ -1,7 +1,7 @@
 """Sandbox-only routes: control API, scenario catalogue, healthcheck and media.
 
-Sandbox-only routes: the control API for tests (contract §10.4), the scenario catalogue (§10.3), Didit's
-healthcheck, and the placeholder media every decision links to.
+The control API is for tests (contract §10.4); the catalogue is §10.3; the media stand in for Didit's presigned
+URLs.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
 """The engine's core: session rows, status moves with their outbox events, decisions and timers.
 
-The engine's core: session rows, the status machine's single move (status, timestamps, outbox event in one
-transaction), decisions, and the timers (Expired, Abandoned, Kyc Expired).
+A status move writes the status, its timestamps and its outbox event in one transaction.
 
 Every method is synchronous and short (a few SQLite statements under ``BEGIN IMMEDIATE``). Timers are applied
 lazily whenever a session is read, and by the background sweep (``sweep``).

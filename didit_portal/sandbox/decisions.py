@@ -1,7 +1,7 @@
 """Realistic v3 decision payloads (contract §2.3).
 
-Realistic v3 decision payloads (contract §2.3): one plural-array entry per workflow node, shaped by each node's
-stored result (status, scenario, risk code) and the session's persona.
+One plural-array entry per workflow node, shaped by each node's stored result (status, scenario, risk code) and
+the session's persona.
 
 Only the workflow's features produce entries; every other array is ``[]``, never null. Scores are floats, and
 whole ones stay integral floats (``97.0``) so that Didit's V2 signature canonicalisation has work to do; the NFC

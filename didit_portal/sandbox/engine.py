@@ -1,7 +1,7 @@
 """The sandbox's session engine, as the API and the hosted pages see it.
 
-The sandbox's session engine: :class:`SandboxEngine` adds the hosted pages' interface
-(:class:`~didit_portal.sandbox.types.HostedEngine`) and the webhook delivery log to the session operations.
+:class:`SandboxEngine` adds the hosted pages' interface (:class:`~didit_portal.sandbox.types.HostedEngine`)
+and the webhook delivery log to the session operations.
 
 Every method is synchronous and short, so the HTTP layer calls it from the event loop and the hosted pages may call
 it from a threadpool; the store serialises writers with ``BEGIN IMMEDIATE``.

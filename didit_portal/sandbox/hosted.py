@@ -284,12 +284,13 @@ class _HostedPages:
         netloc = urlsplit(origin).netloc
         return netloc in {request.headers.get("host", ""), urlsplit(self.config.public_url).netloc}
 
-    def _page(self, request: Request, body: str, status_code: int = 200) -> HTMLResponse:
+    @staticmethod
+    def _page(body: str, status_code: int = 200) -> HTMLResponse:
         return HTMLResponse(body, status_code=status_code, headers=_security_headers(page=True))
 
     def _message_page(self, request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
         body = _render("message.html", lang="en", static=_root(request) + STATIC_PATH, title=title, text=text)
-        return self._page(request, body, status_code)
+        return self._page(body, status_code)
 
     def _not_found_page(self, request: Request) -> HTMLResponse:
         return self._message_page(
@@ -352,7 +353,7 @@ class _HostedPages:
         if loaded is None:
             return self._not_found_page(request)
         session, state = loaded
-        response = self._page(request, self._render_session(request, session, state))
+        response = self._page(self._render_session(request, session, state))
         self._set_device(request, response, device, new)
         return response
 
@@ -495,7 +496,7 @@ class _HostedPages:
         if view is None:
             return self._message_page(
                 request, "Request not found", "This data-sharing request does not exist in the Didit sandbox.", 404)
-        return self._page(request, self._render_authorize(request, view))
+        return self._page(self._render_authorize(request, view))
 
     def _render_authorize(self, request: Request, view: AuthDataView) -> str:
         scopes_html = "".join(

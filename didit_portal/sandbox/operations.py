@@ -1,7 +1,6 @@
 """Session operations: create, read, outcomes, manual updates, reviews and deletion.
 
-Session operations on top of the core: creation (with Didit's vendor_data idempotency, contract §2.1), reads,
-outcomes (§10.4), manual updates and resubmission (§2.4), reviews and deletion.
+Contract references: vendor_data idempotency §2.1, outcomes §10.4, manual updates and resubmission §2.4.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Didit's rate limits (contract §6).
 
-Didit's rate limits (contract §6): a sliding 60-second window per API key (or per client IP when no key is
+A sliding 60-second window per API key (or per client IP when no key is
 sent) and per scope, answered with 429 and exactly four headers, which appear on 429 responses only.
 
 Counters live in memory: they protect nothing real here, and a restart resetting them is what a fresh window

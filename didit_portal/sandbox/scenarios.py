@@ -1,7 +1,7 @@
 """Sandbox scenarios (contract §10.3): the slug catalogue and its resolution per workflow.
 
-Sandbox scenarios (contract §10.3): the slug catalogue and how a slug or outcome resolves to a plan for one
-workflow (which node fails, with which risk code, ending in which status).
+A slug (or bare outcome) resolves to a plan for one workflow: which node fails, with which risk code, ending in
+which status.
 
 Risk codes: Didit's documented codes where one exists (``DOCUMENT_EXPIRED``, ``MRZ_VALIDATION_FAILED``); otherwise
 didit-sdk 0.4.0's names, as provisional codes [C]. Codes marked [I] below are the sandbox's own choice.

@@ -1,7 +1,6 @@
 """The sandbox's own SQLite file.
 
-The sandbox's own SQLite file: sessions, workflows, the webhook outbox and its delivery log, data-transfer
-sessions, and counters.
+It holds sessions, workflows, the webhook outbox and its delivery log, data-transfer sessions, and counters.
 
 One connection per :class:`Store`, guarded by a re-entrant lock, so the engine can be called from the event loop
 and from a threadpool alike. Every write runs in ``BEGIN IMMEDIATE`` so that two processes sharing the file (WAL
@@ -14,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -111,19 +111,31 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._depth = 0
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves (BEGIN IMMEDIATE for writers).
-        self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=10.0)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA journal_mode=WAL")
-        self._conn.execute("PRAGMA busy_timeout=10000")
-        self._conn.execute("PRAGMA synchronous=NORMAL")
-        # CREATE … IF NOT EXISTS is idempotent, so two processes opening the same file at once are fine.
-        self._conn.executescript(_SCHEMA)
+        self._pid = -1
+        self._conn_obj: sqlite3.Connection | None = None
+        with self._lock:
+            # CREATE … IF NOT EXISTS is idempotent, so two processes opening the same file at once are fine.
+            self._conn.executescript(_SCHEMA)
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        # A connection must not cross a fork (the portal's server may fork workers after building the app):
+        # each process opens its own on first use.
+        if self._conn_obj is None or self._pid != os.getpid():
+            conn = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None, timeout=10.0)
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA busy_timeout=10000")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn_obj, self._pid, self._depth = conn, os.getpid(), 0
+        return self._conn_obj
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection (a later use opens a new one)."""
         with self._lock:
-            self._conn.close()
+            if self._conn_obj is not None:
+                self._conn_obj.close()
+                self._conn_obj = None
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

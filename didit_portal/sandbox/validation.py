@@ -1,7 +1,7 @@
 """Request-body validation for session creation, in DRF's error shapes.
 
-Request-body validation for session creation, with Django REST Framework's error shapes
-(``{"field": ["msg"]}``, nested objects for nested fields), as Didit answers (contract §1, §2.1, §3).
+Django REST Framework's shapes: ``{"field": ["msg"]}``, nested objects for nested fields, as Didit answers
+(contract §1, §2.1, §3).
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """HTTP plumbing shared by the sandbox's route modules.
 
-HTTP plumbing shared by the sandbox's route modules: the request-id middleware, JSON bodies and errors in
-Didit's (Django REST Framework's) shapes, authentication and rate limiting.
+The request-id middleware, JSON bodies and errors in Didit's (Django REST Framework's) shapes, authentication
+and rate limiting.
 
 The order inside :func:`guarded` follows DRF's ``APIView.initial``: authenticate, check permission (403/401), then
 throttle (429), then the view.

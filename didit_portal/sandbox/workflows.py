@@ -1,7 +1,6 @@
 """Workflows: feature catalogue, preloaded workflows and the management API rules (contract §7.1).
 
-Workflows: the feature catalogue (contract §7.1), the preloaded sandbox workflows with fixed UUIDs, and the
-management API's create/get/patch/delete rules.
+The preloaded workflows have fixed UUIDs; the management API creates, edits (a new version) and deletes.
 
 A session copies its workflow's features and version when it is created, so editing or deleting a workflow never
 changes sessions already running on it (Didit pins sessions to the published version).
@@ -356,11 +355,11 @@ class WorkflowRegistry:
             wf_id = str(uuid.UUID(str(raw)))
         except (ValueError, AttributeError):
             raise EngineError(400, {"workflow_id": ["Must be a valid UUID."]}) from None
-        data = self.get(wf_id, include_deleted=True)
         with self._store.read() as conn:
-            deleted = conn.execute("SELECT deleted FROM workflows WHERE uuid = ?", (wf_id,)).fetchone()
-        if data is not None and deleted is not None and deleted["deleted"]:
+            row = conn.execute("SELECT data, deleted FROM workflows WHERE uuid = ?", (wf_id,)).fetchone()
+        if row is not None and row["deleted"]:
             raise EngineError(400, {"workflow_id": [f'Invalid pk "{wf_id}" - object does not exist.']})
+        data = None if row is None else loads(row["data"])
         if data is None:
             if self._config.strict_workflows:
                 raise EngineError(400, {"workflow_id": [f'Invalid pk "{wf_id}" - object does not exist.']})

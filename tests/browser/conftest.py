@@ -36,7 +36,7 @@ EMBEDDER_DIR = Path(__file__).parent / "embedder"
 SDK_WEB_DIR = Path(__file__).parent / "sdkweb"
 SDK_WEB_DIST = SDK_WEB_DIR / "node_modules" / "@didit-protocol" / "sdk-web" / "dist"
 #: The standalone sandbox, exactly as a user starts it (contract §10.1).
-SANDBOX_COMMAND = [sys.executable, "/tmp/harness/fake_sandbox.py"]  # DEVTMP
+SANDBOX_COMMAND = [sys.executable, "-m", "didit_portal.sandbox"]
 
 
 def free_port() -> int:
@@ -195,9 +195,9 @@ def didit_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxP
     log_path = workdir / "sandbox.log"
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     with log_path.open("wb") as log:
-        process = subprocess.Popen(  # noqa: S603 -- fixed argv, our own interpreter
+        process = subprocess.Popen(
             [*SANDBOX_COMMAND, "--host", "127.0.0.1", "--port", str(port),
-             "--api-key", api_key, "--public-url", origin],
+             "--api-key", api_key, "--public-url", origin, "--db", str(workdir / "sandbox.db")],
             cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
         )
     try:

@@ -105,7 +105,7 @@ def test_callback_redirect_follows_callback_method_across_devices(
     target = None
     while time.monotonic() < deadline and target is None:
         target = next((f.url for f in redirected.frames if "/callback.html" in f.url), None)
-        time.sleep(0.1)
+        redirected.wait_for_timeout(100)
     assert target is not None, f"{method}: the selected device was not sent to the callback"
     assert target.startswith(f"{embedder_origin}/callback.html?from=sandbox&verificationSessionId=")
     assert parse_qs(urlsplit(target).query) == expected_query

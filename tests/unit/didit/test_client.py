@@ -24,7 +24,7 @@ AUTH = "https://apx.didit.test"
 KEY = "key_super_secret_123"
 SID = "3c1f6a9e-8b2d-4e57-9a10-6d4b2c8e7f01"
 CREATED = {"session_id": SID, "session_number": 7, "session_token": "Hk3T9qLm2ZpX",
-           "url": f"https://verify.didit.test/session/Hk3T9qLm2ZpX", "status": "Not Started",
+           "url": "https://verify.didit.test/session/Hk3T9qLm2ZpX", "status": "Not Started",
            "workflow_id": "wf", "future_field": {"kept": True}}
 
 
