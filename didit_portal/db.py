@@ -140,5 +140,4 @@ def write_lock(engine: Engine) -> contextlib.AbstractContextManager[object]:
     if not is_sqlite(engine):
         return contextlib.nullcontext()
     with _lock:
-        lock = _write_locks.setdefault(id(engine), threading.Lock())
-    return lock
+        return _write_locks.setdefault(id(engine), threading.Lock())

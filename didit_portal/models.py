@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from didit_portal.security import EncryptedJSON, EncryptedText
@@ -24,7 +24,11 @@ class VerificationSession(SQLModel, table=True):
     """One Didit verification session as the portal knows it (kept true by webhooks and reconciliation)."""
 
     __tablename__ = "verification_session"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
-    __table_args__ = (Index("ix_vs_status_created", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_vs_status_created", "status", "created_at"),
+        # Keyset pagination of the queue: (created_at, session_id) is unique and ordered.
+        Index("ix_vs_created_session", "created_at", "session_id"),
+    )
 
     session_id: str = Field(primary_key=True, max_length=36)
     session_number: int | None = Field(default=None, index=True)
@@ -41,6 +45,13 @@ class VerificationSession(SQLModel, table=True):
     metadata_: Any = Field(default=None, sa_column=Column("metadata", EncryptedJSON, nullable=True))
     #: Set when a decided status arrived without its decision; the fetcher clears it.
     decision_missing: bool = Field(default=False, index=True)
+    #: Denormalised from the latest decision for the queue's "has warnings" filter.
+    has_warnings: bool = Field(default=False, index=True)
+    #: Keyed hash (``security.lookup_hash``) of the lower-cased contact email: exact search without storing it
+    #: in the clear.
+    email_hash: str | None = Field(default=None, index=True, max_length=64)
+    #: Staff member the session is assigned to.
+    assigned_to: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True,
                                                                              nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
@@ -119,3 +130,158 @@ class DataTransferSession(SQLModel, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True,
                                                                              nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ApiToken(SQLModel, table=True):
+    """A business-API bearer token. Only its keyed hash is stored; the token is shown once at creation."""
+
+    __tablename__ = "api_token"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    token_hash: str = Field(max_length=64, unique=True)
+    #: First characters of the token, to recognise it in listings.
+    prefix: str = Field(max_length=16)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class VerificationLink(SQLModel, table=True):
+    """A ``/verify/{token}`` link handed to an end user; it follows its current Didit session across restarts."""
+
+    __tablename__ = "verification_link"  # pyright: ignore[reportAssignmentType]
+    __table_args__ = (Index("ix_vlink_vendor_workflow", "vendor_data", "workflow_id"),)
+
+    #: Public id returned by the business API.
+    id: str = Field(primary_key=True, max_length=36)
+    #: Keyed hash of the URL token (>= 128 bits); the token itself is never stored.
+    token_hash: str = Field(max_length=64, unique=True)
+    vendor_data: str = Field(max_length=255)
+    workflow_id: str = Field(max_length=36)
+    #: The Didit session the link currently shows ("start again" replaces it).
+    session_id: str | None = Field(default=None, foreign_key="verification_session.session_id", index=True,
+                                   max_length=36)
+    language: str | None = Field(default=None, max_length=8)
+    return_url: str | None = Field(default=None, max_length=2000)
+    email: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    metadata_: Any = Field(default=None, sa_column=Column("metadata", EncryptedJSON, nullable=True))
+    api_token_id: int | None = Field(default=None, foreign_key="api_token.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), index=True, nullable=False))
+
+
+class ShareLink(SQLModel, table=True):
+    """A ``/share/{token}`` Auth + Data request; it follows its current data-transfer session."""
+
+    __tablename__ = "share_link"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    id: str = Field(primary_key=True, max_length=36)
+    token_hash: str = Field(max_length=64, unique=True)
+    vendor_data: str | None = Field(default=None, index=True, max_length=255)
+    scope: str = Field(max_length=500)
+    data_session_id: str | None = Field(default=None, foreign_key="data_transfer_session.session_id",
+                                        max_length=64)
+    api_token_id: int | None = Field(default=None, foreign_key="api_token.id")
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), index=True, nullable=False))
+
+
+class StaffUser(SQLModel, table=True):
+    """A compliance staff member: ``admin``, ``reviewer`` or ``viewer``."""
+
+    __tablename__ = "staff_user"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    id: int | None = Field(default=None, primary_key=True)
+    #: Lower-cased.
+    email: str = Field(max_length=255, unique=True)
+    #: argon2id (pwdlib).
+    password_hash: str = Field(max_length=255)
+    role: str = Field(max_length=16)
+    totp_secret: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
+    totp_enabled: bool = Field(default=False)
+    failed_logins: int = Field(default=0)
+    locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_login_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+
+
+class StaffSession(SQLModel, table=True):
+    """A signed-in browser. The cookie holds a random token; only its keyed hash is stored here."""
+
+    __tablename__ = "staff_session"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    user_id: int = Field(foreign_key="staff_user.id", index=True)
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    #: Absolute end (12 h after login); the idle limit is checked against ``last_seen_at``.
+    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    #: False until the TOTP step is passed, when the user has a second factor.
+    second_factor_ok: bool = Field(default=True)
+
+
+class AuditLog(SQLModel, table=True):
+    """Append-only audit trail; each row carries the hash of the previous one (``audit verify`` checks it)."""
+
+    __tablename__ = "audit_log"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    id: int | None = Field(default=None, primary_key=True)
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True,
+                                                                     nullable=False))
+    actor_id: int | None = Field(default=None, index=True)
+    actor_email: str | None = Field(default=None, max_length=255)
+    action: str = Field(index=True, max_length=64)
+    target_type: str | None = Field(default=None, max_length=32)
+    target_id: str | None = Field(default=None, index=True, max_length=64)
+    #: Non-sensitive details (ids, statuses, counts): never personal data or secrets.
+    detail: Any = Field(default=None, sa_type=JSON)
+    ip: str | None = Field(default=None, max_length=64)
+    prev_hash: str = Field(max_length=64)
+    hash: str = Field(max_length=64, unique=True)
+
+
+class SessionNote(SQLModel, table=True):
+    """A reviewer's note on a session (encrypted: notes often quote personal data)."""
+
+    __tablename__ = "session_note"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="verification_session.session_id", index=True, max_length=36)
+    author_id: int = Field(foreign_key="staff_user.id")
+    body: str = Field(sa_column=Column(EncryptedText, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+
+
+class ReviewAction(SQLModel, table=True):
+    """A manual decision: requested, (four-eyes) approved, sent to Didit, confirmed by the webhook."""
+
+    __tablename__ = "review_action"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    id: int | None = Field(default=None, primary_key=True)
+    session_id: str = Field(foreign_key="verification_session.session_id", index=True, max_length=36)
+    new_status: str = Field(max_length=32)
+    reason: str = Field(sa_column=Column(EncryptedText, nullable=False))
+    nodes_to_resubmit: Any = Field(default=None, sa_type=JSON)
+    requested_by: int = Field(foreign_key="staff_user.id")
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True),
+                                                                               nullable=False))
+    #: ``pending_approval`` (four-eyes) | ``rejected`` | ``sent`` (waiting for Didit's webhook) | ``confirmed``
+    #: | ``failed``.
+    state: str = Field(index=True, max_length=24)
+    approved_by: int | None = Field(default=None, foreign_key="staff_user.id")
+    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    error: str | None = Field(default=None, max_length=500)
+
+
+class AppSetting(SQLModel, table=True):
+    """Admin settings (four-eyes, require TOTP, retention, …) as JSON values by key."""
+
+    __tablename__ = "app_setting"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    key: str = Field(primary_key=True, max_length=64)
+    value: Any = Field(default=None, sa_type=JSON)
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_by: int | None = Field(default=None)

@@ -83,10 +83,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         return
     url = request.getfixturevalue("postgres_url")
     from sqlalchemy import text
+    from sqlmodel import SQLModel
 
+    import didit_portal.models  # noqa: F401 -- registers every table
     from didit_portal.db import get_engine
 
     with get_engine(url).begin() as conn:
-        conn.execute(text("TRUNCATE decision, status_transition, inbox_event, verification_session, "
-                          "data_transfer_session RESTART IDENTITY CASCADE"))
+        tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
+        conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     yield url

@@ -131,7 +131,8 @@ def commit_batch(engine: Engine, rows: list[InboxRow]) -> list[bool]:
         params.extend((row.dedupe_key, row.event_id, row.session_id, row.webhook_type, row.status,
                        row.event_created_at, row.signature_kind, encrypt_text(row.body), received, 0))
     group = "(" + ",".join([mark] * len(_COLUMNS)) + ")"
-    sql = (f"INSERT INTO inbox_event ({','.join(_COLUMNS)}) VALUES {','.join([group] * len(rows))} "
+    # Only fixed column names and placeholders are interpolated; every value travels as a bound parameter.
+    sql = (f"INSERT INTO inbox_event ({','.join(_COLUMNS)}) VALUES {','.join([group] * len(rows))} "  # noqa: S608
            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key")
     with write_lock(engine), engine.begin() as conn:
         # RETURNING names exactly the inserted rows (rowcount is unreliable across drivers for this).

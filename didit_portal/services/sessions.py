@@ -130,6 +130,8 @@ def apply_report(
     stored = False
     if decision is not None:
         stored = store_decision(db, session_id=session_id, decision=decision, event_at=event_at, source=source)
+        if stored:
+            row.has_warnings = DecisionSchema.model_validate(decision).has_warnings()
     needs = changed and status in DECISION_STATUSES and decision is None
     if needs:
         row.decision_missing = True
