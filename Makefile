@@ -36,7 +36,7 @@ export REFLEX_BUN_PATH := $(BUN)
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help venv bun migrate run dev test-deps lint test test-fast test-browser clean
+.PHONY: help venv bun check-config migrate run dev test-deps lint test test-fast test-browser clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -62,7 +62,10 @@ bun: venv  ## Install bun from the npm registry, at the exact version Reflex pin
 	npm install --prefix $(TOOLS) --save-exact --no-fund --no-audit --loglevel=error "bun@$$want"
 	test "$$($(BUN) --version)" = "$$want"
 
-migrate: venv  ## Bring the database schema up to date (alembic upgrade head).
+check-config: venv  ## Refuse, in one line, a configuration that cannot run (e.g. live mode without webhook secret).
+	@$(BIN)/python -c 'from didit_portal.config import startup_check; startup_check()'
+
+migrate: venv check-config  ## Bring the database schema up to date (alembic upgrade head).
 	@echo "==> Migrating the database"
 	$(BIN)/alembic upgrade head
 
@@ -70,8 +73,10 @@ migrate: venv  ## Bring the database schema up to date (alembic upgrade head).
 
 run: venv bun migrate  ## Install, migrate and run the portal in prod mode on one port (PORT, default 3000).
 	@echo "==> Building and starting Didit Portal (prod mode, port $(PORT))"
-	# Announce the URL once the server answers (the build takes a few seconds before that).
-	( for _ in $$(seq 600); do
+	# Announce the URL once the server answers (the build takes a few seconds before that). `$$$$` is this
+	# shell's PID, which `exec` hands to Reflex: the announcer stops as soon as Reflex exits.
+	server=$$$$
+	( while kill -0 "$$server" 2>/dev/null; do
 	    if $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
 	        "http://127.0.0.1:$(PORT)/ping" 2>/dev/null; then
 	      bar="================================================================"
@@ -87,6 +92,8 @@ dev: venv bun migrate  ## Run with hot reload: pages on PORT, backend on DEV_BAC
 	# Dev mode serves backend routes on their own port: the portal reaches its embedded sandbox and its webhook
 	# inbox there.
 	export PORTAL_INTERNAL_URL="$${PORTAL_INTERNAL_URL:-http://127.0.0.1:$(DEV_BACKEND_PORT)}"
+	# ...and the sandbox's hosted pages too: in dev mode the page port serves only Reflex pages.
+	export SANDBOX_PUBLIC_URL="$${SANDBOX_PUBLIC_URL:-http://localhost:$(DEV_BACKEND_PORT)/didit-sandbox}"
 	exec $(BIN)/reflex run --frontend-port $(PORT) --backend-port $(DEV_BACKEND_PORT)
 
 # --- Quality ------------------------------------------------------------------------------------------------

@@ -54,11 +54,18 @@ class Settings(BaseSettings):
     #: Internal origin the portal uses to reach its own routes (embedded sandbox, webhook receiver).
     #: Defaults to loopback on ``PORT`` so that nothing depends on how the public URL resolves.
     portal_internal_url: str | None = None
+    #: Origin the embedded sandbox writes into hosted-page URLs and QR codes. Defaults to ``PUBLIC_BASE_URL``
+    #: plus the mount prefix; dev mode points it at the backend port, where the sandbox's pages are served.
+    sandbox_public_url: str | None = None
     #: Time-scale for the embedded sandbox's webhook retries (1.0 = Didit's ~1 min / ~4 min).
     sandbox_retry_scale: float = 1.0
     webhook_allow_v2: bool = True
     webhook_allow_raw: bool = True
     webhook_allow_simple: bool = True
+    #: Lifetime of a ``/verify/{token}`` link handed out by the business API (hours; 168 = 7 days).
+    verify_link_ttl_hours: float = 168.0
+    #: Lifetime of a ``/share/{token}`` Auth + Data link (hours); its Didit session is refreshed within it.
+    share_link_ttl_hours: float = 168.0
 
     @model_validator(mode="after")
     def _resolve_mode(self) -> Settings:

@@ -41,7 +41,7 @@ def embedded_sandbox_config(settings: Settings) -> object:
 
     return SandboxConfig(
         api_key=settings.api_key,
-        public_url=settings.public_base_url + SANDBOX_PREFIX,
+        public_url=(settings.sandbox_public_url or settings.public_base_url + SANDBOX_PREFIX).rstrip("/"),
         webhook_url=settings.internal_url + "/api/webhooks/didit",
         webhook_secret=settings.webhook_secret,
         retry_scale=settings.sandbox_retry_scale,

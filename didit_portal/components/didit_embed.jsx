@@ -1,0 +1,107 @@
+// Didit's hosted verification flow, embedded with Didit's web SDK (@didit-protocol/sdk-web, embedded mode).
+//
+// The SDK is imported lazily: when its chunk cannot load (blocked, offline, old browser) or it throws, the
+// component falls back to a plain <iframe> with the permissions Didit's flow needs. The page's status never
+// comes from here: the server pushes it from the webhook. `onStarted` is only a hint that the flow began in
+// this page (to word the "continue on your phone" message), accepted from the embedded frame only.
+import { createElement, useEffect, useRef, useState } from "react";
+
+const ALLOW = "camera; microphone; fullscreen; autoplay; encrypted-media";
+const STARTED_EVENTS = new Set(["didit:step_started", "didit:step_completed", "didit:verification_submitted"]);
+
+function isStartEvent(event) {
+  if (!event || typeof event !== "object") return false;
+  if (STARTED_EVENTS.has(event.type)) return true;
+  return event.type === "didit:status_updated" && event.data && event.data.status === "In Progress";
+}
+
+function parseMessage(data) {
+  if (typeof data === "string") {
+    try {
+      return JSON.parse(data);
+    } catch {
+      return null;
+    }
+  }
+  return data;
+}
+
+// The same two checks as Didit's SDK: a didit.me (or the iframe's own) host, and our own iframe as the source.
+function fromFrame(message, iframe) {
+  if (!iframe || message.source !== iframe.contentWindow) return false;
+  try {
+    const host = new URL(message.origin).hostname;
+    return host.endsWith(".didit.me") || host === new URL(iframe.src).hostname;
+  } catch {
+    return false;
+  }
+}
+
+export function DiditEmbed({ url, containerId, title, height, onStarted, ...rest }) {
+  const [mode, setMode] = useState("sdk");
+  const iframeRef = useRef(null);
+  const startedRef = useRef(onStarted);
+  startedRef.current = onStarted;
+
+  useEffect(() => {
+    if (!url || mode !== "sdk") return undefined;
+    let cancelled = false;
+    let sdk = null;
+    import("@didit-protocol/sdk-web")
+      .then(({ DiditSdk }) => {
+        if (cancelled) return;
+        sdk = DiditSdk.shared;
+        sdk.onEvent = (event) => {
+          if (isStartEvent(event) && startedRef.current) startedRef.current();
+        };
+        return sdk.startVerification({
+          url,
+          configuration: {
+            embedded: true,
+            embeddedContainerId: containerId,
+            showCloseButton: false,
+            showExitConfirmation: false,
+          },
+        });
+      })
+      .catch(() => {
+        if (!cancelled) setMode("iframe");
+      });
+    return () => {
+      cancelled = true;
+      if (sdk) {
+        sdk.onEvent = undefined;
+        sdk.destroy();
+      }
+    };
+  }, [url, containerId, mode]);
+
+  useEffect(() => {
+    if (mode !== "iframe") return undefined;
+    const listener = (message) => {
+      if (!fromFrame(message, iframeRef.current)) return;
+      if (isStartEvent(parseMessage(message.data)) && startedRef.current) startedRef.current();
+    };
+    window.addEventListener("message", listener);
+    return () => window.removeEventListener("message", listener);
+  }, [mode]);
+
+  const style = { width: "100%", height: height || "640px", position: "relative" };
+  if (mode === "iframe") {
+    return createElement(
+      "div",
+      { id: containerId, style, "data-embed-mode": "iframe", ...rest },
+      url
+        ? createElement("iframe", {
+            ref: iframeRef,
+            src: url,
+            title,
+            allow: ALLOW,
+            style: { width: "100%", height: "100%", border: "0" },
+          })
+        : null,
+    );
+  }
+  // The SDK mounts its own container and iframe inside this element; React renders no children into it.
+  return createElement("div", { id: containerId, style, "data-embed-mode": "sdk", ...rest });
+}

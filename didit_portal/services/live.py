@@ -1,0 +1,163 @@
+"""Live push to connected end-user pages: which browser tabs watch which session, and the push itself.
+
+A page registers ``(session_id, client_token)`` when it loads; :func:`running` (a lifespan task of the Reflex
+app, so once per worker) subscribes to :mod:`didit_portal.services.notify` and, for every
+:class:`~didit_portal.services.notify.SessionChanged`, calls the registered page callback for each tab that
+watches that session — concurrently, so 50 tabs cost about as much as one. Tabs are dropped when their
+websocket disconnects (the app's socket namespace is wrapped once) and, as a safety net, when a push finds
+them gone.
+
+The registry holds only ids (Didit session ids and Reflex client tokens): nothing personal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from didit_portal.services import notify
+from didit_portal.services.notify import SessionChanged
+
+log = logging.getLogger(__name__)
+
+#: Pushes one change to one tab; returns False when the tab is gone (then it is dropped).
+Pusher = Callable[[str, SessionChanged], Awaitable[bool]]
+
+
+@dataclass
+class LiveRegistry:
+    """session_id → client tokens of the tabs showing it (and the reverse), per kind of page.
+
+    ``kind`` separates verification pages from share pages: a data-transfer id never reaches a verify page.
+    """
+
+    _by_session: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _by_client: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+    def register(self, client_token: str, session_id: str, kind: str = "verify") -> None:
+        """Make a tab follow a session (a tab follows one session at a time; the newest wins).
+
+        Args:
+            client_token: Reflex's per-tab client token.
+            session_id: The Didit session the tab shows.
+            kind: ``verify`` or ``share``.
+        """
+        self.drop(client_token)
+        key = (kind, session_id)
+        self._by_session.setdefault(key, set()).add(client_token)
+        self._by_client[client_token] = key
+
+    def drop(self, client_token: str) -> None:
+        """Forget a tab (disconnected, or moved to another session).
+
+        Args:
+            client_token: Reflex's per-tab client token.
+        """
+        key = self._by_client.pop(client_token, None)
+        if key is None:
+            return
+        tokens = self._by_session.get(key)
+        if tokens is not None:
+            tokens.discard(client_token)
+            if not tokens:
+                del self._by_session[key]
+
+    def clients(self, session_id: str, kind: str = "verify") -> frozenset[str]:
+        """The tabs following a session.
+
+        Args:
+            session_id: Didit session id.
+            kind: ``verify`` or ``share``.
+
+        Returns:
+            Their client tokens.
+        """
+        return frozenset(self._by_session.get((kind, session_id), ()))
+
+    def __len__(self) -> int:
+        return len(self._by_client)
+
+
+#: This worker's registry (module-level: one per process, like the notify listeners).
+registry = LiveRegistry()
+_pushers: dict[str, Pusher] = {}
+
+
+def set_pusher(kind: str, pusher: Pusher) -> None:
+    """Install how changes reach one kind of page (the page's state module does this at import).
+
+    Args:
+        kind: ``verify`` or ``share``.
+        pusher: Coroutine function ``(client_token, change) -> still_connected``.
+    """
+    _pushers[kind] = pusher
+
+
+async def dispatch(change: SessionChanged) -> int:
+    """Push one change to every tab following its session, concurrently.
+
+    Args:
+        change: What changed.
+
+    Returns:
+        How many tabs were pushed to successfully.
+    """
+    kind = "share" if change.kind == "data_transfer" else "verify"
+    pusher = _pushers.get(kind)
+    tokens = registry.clients(change.session_id, kind)
+    if pusher is None or not tokens:
+        return 0
+    ordered = sorted(tokens)
+    results = await asyncio.gather(*(pusher(token, change) for token in ordered), return_exceptions=True)
+    delivered = 0
+    for token, result in zip(ordered, results, strict=True):
+        if isinstance(result, BaseException):
+            log.warning("live push to a page failed: %s", type(result).__name__)
+        elif result:
+            delivered += 1
+        else:
+            registry.drop(token)
+    return delivered
+
+
+def _watch_disconnects(app: Any) -> None:
+    """Drop a tab from the registry when its websocket disconnects.
+
+    Reflex offers no per-state disconnect hook, so this wraps the socket namespace's ``on_disconnect`` on the
+    instance (python-socketio looks the handler up by name on each disconnect).
+    """
+    namespace = getattr(app, "event_namespace", None)
+    if namespace is None or getattr(namespace, "_didit_live_wrapped", False):
+        return
+    original = namespace.on_disconnect
+
+    def on_disconnect(sid: str, *_reason: Any) -> Any:
+        token = namespace.sid_to_token.get(sid)
+        if token is not None:
+            registry.drop(token)
+        return original(sid)  # Reflex's handler takes no reason argument
+
+    namespace.on_disconnect = on_disconnect
+    namespace._didit_live_wrapped = True
+
+
+@contextlib.asynccontextmanager
+async def running(app: Any) -> AsyncIterator[None]:
+    """Subscribe this worker to session changes for the app's lifetime (register as a lifespan task).
+
+    Args:
+        app: The ``rx.App`` (its socket namespace exists by the time lifespan tasks run).
+
+    Yields:
+        Nothing.
+    """
+    _watch_disconnects(app)
+    unsubscribe = notify.subscribe(dispatch)
+    try:
+        yield
+    finally:
+        unsubscribe()

@@ -1,0 +1,396 @@
+"""The review queue: filters, search, keyset pagination, counts per status and chart figures.
+
+Pure, keyword-only query functions over ``verification_session`` (and ``status_transition`` for the time to a
+decision), shared by the queue page, the CSV export and ``bench/queue.py``.
+
+Pagination is keyset (seek) on ``(created_at, session_id)``, which is unique and backed by the index
+``ix_vs_created_session``: page 10,000 costs what page 1 costs, and rows inserted while a reviewer pages never
+shift, duplicate or skip rows on the following pages (an ``OFFSET`` would do all three).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from sqlalchemy import ColumnElement, String, and_, cast, func, or_, select, true, tuple_
+from sqlmodel import Session, col
+
+from didit_portal.didit.schemas import SessionStatus
+from didit_portal.models import StatusTransition, VerificationSession
+from didit_portal.security import lookup_hash
+
+VS = VerificationSession
+#: Rows per page: one screen at 1280 px, small enough for the websocket.
+PAGE_SIZE = 25
+MAX_PAGE_SIZE = 200
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+#: Statuses that are a decision for the approval rate and the time to a decision.
+DECIDED = (SessionStatus.APPROVED.value, SessionStatus.DECLINED.value)
+
+Sort = Literal["desc", "asc"]
+
+
+@dataclass(frozen=True)
+class QueueFilter:
+    """What the reviewer asked for; empty fields do not filter.
+
+    Attributes:
+        statuses: Exact Didit statuses (any of them).
+        workflow_id: One workflow.
+        created_from: Sessions created at or after this instant.
+        created_to: Sessions created strictly before this instant.
+        assigned_to: Only sessions assigned to this staff user id ("assigned to me").
+        has_warnings: Only sessions whose latest decision carries warnings.
+        search: vendor_data (prefix), session number, session id or an email address (exact, by keyed hash).
+    """
+
+    statuses: tuple[str, ...] = ()
+    workflow_id: str | None = None
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    assigned_to: int | None = None
+    has_warnings: bool = False
+    search: str = ""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in the queue: the ``(created_at, session_id)`` of a row."""
+
+    created_at: datetime
+    session_id: str
+
+    def encode(self) -> str:
+        """Opaque text form (kept server-side by the page, but safe to show).
+
+        Returns:
+            ``<epoch microseconds>~<session_id>``.
+        """
+        micros = int(_aware(self.created_at).timestamp() * 1_000_000)
+        return f"{micros}~{self.session_id}"
+
+    @classmethod
+    def decode(cls, text: str) -> Cursor:
+        """Parse :meth:`encode`'s output.
+
+        Args:
+            text: The encoded cursor.
+
+        Returns:
+            The cursor.
+
+        Raises:
+            ValueError: The text is not a cursor.
+        """
+        micros, _, session_id = text.partition("~")
+        if not session_id or len(session_id) > 64:
+            raise ValueError("not a queue cursor")
+        return cls(datetime.fromtimestamp(int(micros) / 1_000_000, UTC), session_id)
+
+
+@dataclass(frozen=True)
+class QueueRow:
+    """One row of the queue, as the table shows it (no personal data besides vendor_data)."""
+
+    session_id: str
+    session_number: int | None
+    vendor_data: str | None
+    status: str
+    workflow_id: str | None
+    has_warnings: bool
+    assigned_to: int | None
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def cursor(self) -> Cursor:
+        """This row's position."""
+        return Cursor(self.created_at, self.session_id)
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    """A page of rows and the cursors around it."""
+
+    rows: list[QueueRow]
+    #: Cursor to pass as ``after`` for the next page; None on the last page.
+    next_cursor: Cursor | None
+    #: Cursor to pass as ``before`` for the previous page; None on the first page.
+    prev_cursor: Cursor | None
+
+
+@dataclass(frozen=True)
+class ChartData:
+    """Figures for the queue's charts."""
+
+    #: One dict per day: ``{"day": "2026-01-31", "<status>": count, ...}`` (every status key present).
+    per_day: list[dict[str, Any]]
+    #: Statuses that occur in ``per_day`` (the bars to draw), in a stable order.
+    statuses: list[str]
+    approved: int
+    declined: int
+    #: Approved / (Approved + Declined) over the window, or None without decisions.
+    approval_rate: float | None
+    #: Median seconds from creation to the first Approved/Declined, or None.
+    median_decision_seconds: float | None
+    decided_sample: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _aware(value: datetime) -> datetime:
+    # SQLite hands back naive datetimes; everything stored is UTC.
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def search_condition(search: str) -> ColumnElement[bool] | None:
+    """The WHERE clause for a search box value, each branch answerable from an index.
+
+    Args:
+        search: What the reviewer typed.
+
+    Returns:
+        A condition, or None for an empty search.
+    """
+    text = search.strip()
+    if not text:
+        return None
+    if _UUID.match(text):
+        return col(VS.session_id) == text.lower()
+    if "@" in text:
+        # Emails are never stored in the clear: compare keyed hashes of the lower-cased address.
+        return or_(col(VS.email_hash) == lookup_hash(text.lower()), col(VS.vendor_data) == text)
+    # Prefix search as a range so that both SQLite and PostgreSQL use the vendor_data b-tree index
+    # (LIKE does not on SQLite's default case-insensitive LIKE).
+    vendor = col(VS.vendor_data)
+    prefix = or_(vendor == text, and_(vendor >= text, vendor < text + "\U0010ffff"))
+    if text.isdigit() and len(text) <= 18:
+        return or_(col(VS.session_number) == int(text), prefix)
+    return prefix
+
+
+def filter_conditions(filters: QueueFilter, *, include_status: bool = True) -> list[ColumnElement[bool]]:
+    """The WHERE clauses of a filter.
+
+    Args:
+        filters: The filter.
+        include_status: False for the counts per status (they show every status under the other filters).
+
+    Returns:
+        Conditions to AND together.
+    """
+    conditions: list[ColumnElement[bool]] = []
+    if include_status and filters.statuses:
+        statuses = [str(SessionStatus(s)) for s in filters.statuses]  # exact strings only
+        conditions.append(col(VS.status).in_(statuses) if len(statuses) > 1 else col(VS.status) == statuses[0])
+    if filters.workflow_id:
+        conditions.append(col(VS.workflow_id) == filters.workflow_id)
+    if filters.created_from is not None:
+        conditions.append(col(VS.created_at) >= filters.created_from)
+    if filters.created_to is not None:
+        conditions.append(col(VS.created_at) < filters.created_to)
+    if filters.assigned_to is not None:
+        conditions.append(col(VS.assigned_to) == filters.assigned_to)
+    if filters.has_warnings:
+        conditions.append(col(VS.has_warnings).is_(True))
+    searched = search_condition(filters.search)
+    if searched is not None:
+        conditions.append(searched)
+    return conditions
+
+
+_COLUMNS = tuple(col(c) for c in (VS.session_id, VS.session_number, VS.vendor_data, VS.status, VS.workflow_id,
+                                   VS.has_warnings, VS.assigned_to, VS.created_at, VS.updated_at))
+
+
+def _row(values: Any) -> QueueRow:
+    return QueueRow(session_id=values[0], session_number=values[1], vendor_data=values[2], status=values[3],
+                    workflow_id=values[4], has_warnings=bool(values[5]), assigned_to=values[6],
+                    created_at=_aware(values[7]), updated_at=_aware(values[8]))
+
+
+def fetch_page(
+    db: Session,
+    *,
+    filters: QueueFilter | None = None,
+    sort: Sort = "desc",
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    limit: int = PAGE_SIZE,
+) -> QueuePage:
+    """One page of the queue by keyset.
+
+    Args:
+        db: Open session.
+        filters: Filters and search.
+        sort: ``desc`` (newest first) or ``asc``.
+        after: Return the rows that follow this cursor (next page).
+        before: Return the rows that precede this cursor (previous page); ignored when ``after`` is set.
+        limit: Rows per page (1..MAX_PAGE_SIZE).
+
+    Returns:
+        The page and its neighbouring cursors.
+    """
+    limit = max(1, min(limit, MAX_PAGE_SIZE))
+    filters = filters or QueueFilter()
+    key = tuple_(col(VS.created_at), col(VS.session_id))
+    conditions = filter_conditions(filters)
+    backwards = after is None and before is not None
+    # Walking backwards is walking forwards in the opposite order from the cursor, then flipping the rows.
+    descending = (sort == "desc") != backwards
+    if after is not None:
+        conditions.append(key < (after.created_at, after.session_id) if sort == "desc"
+                          else key > (after.created_at, after.session_id))
+    elif before is not None:
+        conditions.append(key > (before.created_at, before.session_id) if sort == "desc"
+                          else key < (before.created_at, before.session_id))
+    order = ((col(VS.created_at).desc(), col(VS.session_id).desc()) if descending
+             else (col(VS.created_at).asc(), col(VS.session_id).asc()))
+    query = select(*_COLUMNS).where(and_(true(), *conditions)).order_by(*order).limit(limit + 1)
+    rows = [_row(r) for r in db.execute(query).all()]
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if backwards:
+        rows.reverse()
+        next_cursor = rows[-1].cursor if rows else None
+        prev_cursor = rows[0].cursor if rows and more else None
+    else:
+        next_cursor = rows[-1].cursor if rows and more else None
+        prev_cursor = rows[0].cursor if rows and after is not None else None
+    return QueuePage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor)
+
+
+def fetch_rows(db: Session, *, session_ids: Sequence[str]) -> dict[str, QueueRow]:
+    """Re-read specific rows (a live update of the visible page).
+
+    Args:
+        db: Open session.
+        session_ids: The sessions.
+
+    Returns:
+        Rows by session id (missing ones are absent).
+    """
+    if not session_ids:
+        return {}
+    result = db.execute(select(*_COLUMNS).where(col(VS.session_id).in_(list(session_ids)))).all()
+    return {r[0]: _row(r) for r in result}
+
+
+def iter_rows(db: Session, *, filters: QueueFilter | None = None, sort: Sort = "desc", max_rows: int = 100_000,
+              batch: int = 1000) -> Any:
+    """Every row of a filtered queue, batch by batch by keyset (the CSV export).
+
+    Args:
+        db: Open session.
+        filters: Filters and search.
+        sort: Order.
+        max_rows: Stop after this many rows.
+        batch: Rows per query.
+
+    Yields:
+        :class:`QueueRow` objects.
+    """
+    cursor: Cursor | None = None
+    sent = 0
+    while sent < max_rows:
+        page = fetch_page(db, filters=filters, sort=sort, after=cursor, limit=min(batch, MAX_PAGE_SIZE))
+        for row in page.rows:
+            if sent >= max_rows:
+                return
+            yield row
+            sent += 1
+        if page.next_cursor is None:
+            return
+        cursor = page.next_cursor
+
+
+def status_counts(db: Session, *, filters: QueueFilter | None = None) -> dict[str, int]:
+    """How many sessions are in each status under the other filters (the status filter itself is ignored).
+
+    Args:
+        db: Open session.
+        filters: Filters and search.
+
+    Returns:
+        Every Didit status mapped to its count (zeros included), in Didit's order.
+    """
+    conditions = filter_conditions(filters or QueueFilter(), include_status=False)
+    query = select(col(VS.status), func.count()).where(and_(true(), *conditions)).group_by(col(VS.status))
+    found = {status: int(n) for status, n in db.execute(query).all()}
+    return {s.value: found.get(s.value, 0) for s in SessionStatus}
+
+
+def total_count(db: Session, *, filters: QueueFilter | None = None) -> int:
+    """How many sessions match every filter (status included).
+
+    Args:
+        db: Open session.
+        filters: Filters and search.
+
+    Returns:
+        The count.
+    """
+    conditions = filter_conditions(filters or QueueFilter())
+    return int(db.execute(select(func.count()).select_from(VS).where(and_(true(), *conditions))).scalar_one())
+
+
+def _day_expression(db: Session) -> ColumnElement[str]:
+    if db.get_bind().dialect.name == "postgresql":
+        return func.to_char(func.timezone("UTC", col(VS.created_at)), "YYYY-MM-DD")
+    # SQLite stores UTC timestamps as ISO text: the first ten characters are the day.
+    return func.substr(cast(col(VS.created_at), String), 1, 10)
+
+
+def chart_data(db: Session, *, days: int = 14, now: datetime | None = None, sample: int = 20_000) -> ChartData:
+    """Sessions per day by status, the approval rate and the median time to a decision over recent days.
+
+    Args:
+        db: Open session.
+        days: Window length, ending today (UTC).
+        now: The current time (tests pin it).
+        sample: At most this many decided sessions feed the median (the newest ones).
+
+    Returns:
+        The chart figures.
+    """
+    now = _aware(now or datetime.now(UTC))
+    start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=days - 1)
+    day = _day_expression(db)
+    query = (select(day, col(VS.status), func.count()).where(col(VS.created_at) >= start)
+             .group_by(day, col(VS.status)))
+    buckets: dict[str, dict[str, int]] = {}
+    seen: set[str] = set()
+    for bucket, status, count in db.execute(query).all():
+        buckets.setdefault(str(bucket), {})[status] = int(count)
+        seen.add(status)
+    statuses = [s.value for s in SessionStatus if s.value in seen]
+    per_day = []
+    for offset in range(days):
+        label = (start + timedelta(days=offset)).date().isoformat()
+        counts = buckets.get(label, {})
+        per_day.append({"day": label[5:], **{s: counts.get(s, 0) for s in statuses}})
+    approved = sum(b.get(DECIDED[0], 0) for b in buckets.values())
+    declined = sum(b.get(DECIDED[1], 0) for b in buckets.values())
+    rate = approved / (approved + declined) if approved + declined else None
+    median, n = _median_decision_seconds(db, start=start, sample=sample)
+    return ChartData(per_day=per_day, statuses=statuses, approved=approved, declined=declined, approval_rate=rate,
+                     median_decision_seconds=median, decided_sample=n)
+
+
+def _median_decision_seconds(db: Session, *, start: datetime, sample: int) -> tuple[float | None, int]:
+    # First Approved/Declined that Didit reported for each session created in the window, minus its creation.
+    first = (select(col(StatusTransition.session_id).label("sid"),
+                    func.min(col(StatusTransition.event_at)).label("decided_at"))
+             .where(col(StatusTransition.to_status).in_(DECIDED))
+             .group_by(col(StatusTransition.session_id)).subquery())
+    query = (select(col(VS.created_at), first.c.decided_at).join(first, first.c.sid == col(VS.session_id))
+             .where(col(VS.created_at) >= start).order_by(col(VS.created_at).desc()).limit(sample))
+    durations = [max(0.0, float(decided) - _aware(created).timestamp()) for created, decided in db.execute(query).all()
+                 if decided]
+    if not durations:
+        return None, 0
+    return float(statistics.median(durations)), len(durations)

@@ -1,0 +1,185 @@
+"""The base state of every staff page: who is signed in, and the server-side access check.
+
+How the session reaches the websocket: ``POST /api/auth/login`` sets the HttpOnly cookie
+(:data:`~didit_portal.services.auth.COOKIE_NAME`) and redirects, so the browser loads the next page afresh and
+opens a new websocket whose upgrade request carries that cookie. Reflex keeps the connection's request headers on
+the server (``self.router.headers``; its serializer drops ``cookie``, so the value never goes back to the
+browser, and a client cannot override it: the server's copy replaces any router data an event carries). Page
+scripts cannot read the cookie, and nothing the client sends in state is trusted: every check below reads the
+cookie and validates it against ``staff_session`` again.
+
+How feature states guard their handlers (any browser can call any public handler, so each one checks)::
+
+    class QueueState(StaffState):
+        @rx.event
+        def load(self) -> None:                      # page on_load: quiet refusal, no exception
+            principal = self._guard("viewer")
+            if principal is None:
+                return                               # check_access (below) already redirected or set 403
+            ...                                      # use principal.user_id / principal.role (mask for viewers)
+
+        @rx.event
+        def approve(self, reason: str) -> None:      # an action: refuse loudly
+            principal = self._require("reviewer")    # raises Unauthorized before anything happens
+            ...
+
+    app.add_page(queue_page, route=routes.ADMIN,
+                 on_load=[StaffState.check_access("viewer"), QueueState.load])
+
+and render page content inside :func:`didit_portal.components.staff_guard.staff_only`, which shows the 403
+message when ``access_denied`` is set. Never decide access from ``staff_role`` / ``is_admin`` on the server:
+those are display copies for the browser. Background events (``@rx.event(background=True)``) must call
+``_require`` inside ``async with self`` before touching data.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+import reflex as rx
+from reflex_base.event import EventSpec
+
+from didit_portal import routes
+from didit_portal.db import session_scope
+from didit_portal.services.auth import COOKIE_NAME, ROLES, Principal, Unauthorized, principal_from_token
+
+
+def cookie_value(cookie_header: str, name: str = COOKIE_NAME) -> str | None:
+    """Pick one cookie out of a ``Cookie`` request header.
+
+    A tiny parser instead of ``http.cookies.SimpleCookie``, which gives up on the whole header when any other
+    cookie on the site is malformed.
+
+    Args:
+        cookie_header: The raw header.
+        name: Cookie name.
+
+    Returns:
+        The value, or None when absent or empty.
+    """
+    for part in cookie_header.split(";"):
+        key, sep, value = part.strip().partition("=")
+        if sep and key == name and value:
+            return value.strip().strip('"')
+    return None
+
+
+def _valid_role(role: str) -> str:
+    # An unknown role name from the browser must not lower the bar: treat it as the highest.
+    return role if role in ROLES else ROLES[-1]
+
+
+class StaffState(rx.State):
+    """Who is signed in (display copies) and the checks every staff handler runs on the server."""
+
+    #: Display copy of the signed-in email (empty when anonymous). Not trusted by the server.
+    staff_email: str = ""
+    #: Display copy of the role (empty when anonymous). Not trusted by the server.
+    staff_role: str = ""
+    #: True when the signed-in user's role is too low for the current page.
+    access_denied: bool = False
+
+    @rx.var
+    def is_signed_in(self) -> bool:
+        """Whether a staff member is signed in (for showing the header controls).
+
+        Returns:
+            True when a role is known.
+        """
+        return self.staff_role in ROLES
+
+    @rx.var
+    def can_review(self) -> bool:
+        """Whether the role is reviewer or admin (for showing action buttons; the server re-checks).
+
+        Returns:
+            True for reviewer and admin.
+        """
+        return self.staff_role in ROLES[1:]
+
+    @rx.var
+    def is_admin(self) -> bool:
+        """Whether the role is admin (for showing admin links; the server re-checks).
+
+        Returns:
+            True for admin.
+        """
+        return self.staff_role == "admin"
+
+    def _session_token(self) -> str | None:
+        return cookie_value(self.router.headers.cookie or "")
+
+    def _client_ip(self) -> str | None:
+        return self.router.session.client_ip or None
+
+    def _principal(self) -> Principal | None:
+        """Validate the connection's session cookie against the database, now.
+
+        Also refreshes the display copies (``staff_email``, ``staff_role``).
+
+        Returns:
+            The principal, or None when anonymous, expired, ended, disabled or awaiting TOTP.
+        """
+        with session_scope() as db:
+            principal = principal_from_token(db, self._session_token())
+        email = principal.email if principal else ""
+        role = principal.role if principal else ""
+        if self.staff_email != email:
+            self.staff_email = email
+        if self.staff_role != role:
+            self.staff_role = role
+        return principal
+
+    def _require(self, role: str) -> Principal:
+        """The principal, when signed in with at least ``role``.
+
+        Args:
+            role: Minimum role.
+
+        Returns:
+            The principal.
+
+        Raises:
+            Unauthorized: Anonymous, expired, or role too low.
+        """
+        principal = self._principal()
+        if principal is None or not principal.at_least(_valid_role(role)):
+            raise Unauthorized
+        return principal
+
+    def _guard(self, role: str) -> Principal | None:
+        """Like :meth:`_require` but quiet, for page loads: sets ``access_denied`` and returns None instead.
+
+        Args:
+            role: Minimum role.
+
+        Returns:
+            The principal, or None when the caller must stop.
+        """
+        principal = self._principal()
+        allowed = principal is not None and principal.at_least(_valid_role(role))
+        self.access_denied = principal is not None and not allowed
+        return principal if allowed else None
+
+    @rx.event
+    def check_access(self, min_role: str) -> EventSpec | None:
+        """Page ``on_load`` gate: anonymous → ``/login?next=…``; too low a role → the 403 message.
+
+        Args:
+            min_role: The page's minimum role.
+
+        Returns:
+            A redirect for anonymous visitors, else None.
+        """
+        principal = self._principal()
+        if principal is None:
+            self.access_denied = False
+            path = self.router.url.path or routes.ADMIN
+            return rx.redirect(f"{routes.LOGIN}?next={quote(path, safe='/')}")
+        self.access_denied = not principal.at_least(_valid_role(min_role))
+        return None
+
+    @rx.event
+    def refresh_identity(self) -> None:
+        """Refresh the display copies (the header's sign-in controls); any page may call it on load."""
+        self._principal()
