@@ -2,6 +2,7 @@
 
 Commands:
     reconcile   Check silent unfinished sessions against Didit and apply missed transitions (prints counts).
+    tokens      Business-API bearer tokens: create --name N (printed once), list, revoke --name N.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
+from didit_portal import cli_tokens
 from didit_portal.config import startup_check
 from didit_portal.db import get_engine
 from didit_portal.didit.client import client_from_settings
@@ -46,6 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rec.add_argument("--silence-minutes", type=float, default=10.0,
                      help="check unfinished sessions silent for longer than this (default 10)")
     rec.add_argument("--limit", type=int, default=100, help="maximum sessions per run (default 100)")
+    cli_tokens.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -53,6 +56,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result = asyncio.run(_reconcile(args.silence_minutes, args.limit))
         print(json.dumps(result))  # noqa: T201 -- the command's output
         return 1 if result["errors"] else 0
+    if args.command == "tokens":
+        return cli_tokens.run(args)
     return 2
 
 

@@ -12,14 +12,25 @@ import reflex as rx
 
 from didit_portal import routes
 from didit_portal.api.app import build_api, run_lifespans
-from didit_portal.pages import demo, home, login
+from didit_portal.api.security_headers import security_headers
+from didit_portal.pages import demo, home, login, share, verify
+from didit_portal.services import live
+from didit_portal.states.share import ShareState
+from didit_portal.states.verify import VerifyState
 
 api = build_api()
 
-app = rx.App(api_transformer=api)  # the Radix theme is set in rxconfig.py (RadixThemesPlugin)
+# Transformers apply in order: the API app mounts Reflex's backend, then the security-headers middleware wraps
+# the result (pages, websocket and routes), adding CSP & co. on the end-user pages.
+app = rx.App(api_transformer=[api, security_headers])  # the Radix theme is set in rxconfig.py (RadixThemesPlugin)
 # Reflex binds the keyword argument (functools.partial + update_wrapper, so the task keeps a name for its logs).
 app.register_lifespan_task(run_lifespans, api=api)
+# Live pages: this worker hears session changes and pushes them to the tabs that show them.
+app.register_lifespan_task(live.running, rx_app=app)
 
 app.add_page(home.home, route=routes.HOME, title=home.TITLE, description=home.DESCRIPTION)
 app.add_page(demo.demo, route=routes.DEMO, title=demo.TITLE)
 app.add_page(login.login, route=routes.LOGIN, title=login.TITLE)
+app.add_page(verify.verify_page, route=routes.VERIFY, title=verify.TITLE, on_load=VerifyState.load)
+app.add_page(verify.done_page, route=routes.VERIFY_DONE, title=verify.DONE_TITLE, on_load=VerifyState.load)
+app.add_page(share.share_page, route=routes.SHARE, title=share.TITLE, on_load=ShareState.load)

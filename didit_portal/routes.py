@@ -15,3 +15,9 @@ DEMO: Final = "/demo"
 LOGIN: Final = "/login"
 #: The staff back office (review queue, sessions, settings).
 ADMIN: Final = "/admin"
+#: The end user's verification page of a link (token: the link's URL token, ≥ 128 bits).
+VERIFY: Final = "/verify/[token]"
+#: Didit's callback landing for a verification link.
+VERIFY_DONE: Final = "/verify/[token]/done"
+#: The end user's Auth + Data sharing page of a share link.
+SHARE: Final = "/share/[token]"

@@ -17,6 +17,8 @@ from typing import Any
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
+from didit_portal.api.auth_routes import auth_routes
+from didit_portal.api.business import business_app
 from didit_portal.api.webhooks import webhook_routes
 from didit_portal.config import SANDBOX_PREFIX, Settings, get_settings
 from didit_portal.db import get_engine
@@ -69,6 +71,7 @@ def build_api(settings: Settings | None = None) -> Starlette:
         secret=lambda: settings.webhook_secret,
         allow=lambda: (settings.webhook_allow_v2, settings.webhook_allow_raw, settings.webhook_allow_simple),
     ))
+    routes += auth_routes(settings, engine)  # staff sign-in: /api/auth/*
     lifespans: list[contextlib.AbstractAsyncContextManager[object]] = []
 
     if settings.is_sandbox and settings.effective_base_url.endswith(SANDBOX_PREFIX):
@@ -80,6 +83,9 @@ def build_api(settings: Settings | None = None) -> Starlette:
 
     lifespans.append(inbox.running(committer, processor))
     lifespans.append(reconcile.periodic(engine, client_from_settings(settings)))
+    v1 = business_app(settings, engine)  # the business API (/api/v1, OpenAPI at /api/v1/openapi.json)
+    routes.append(Mount("/api/v1", app=v1))
+    lifespans.append(v1.state.runtime)
     if settings.redis_url:
         lifespans.append(_background(notify.redis_bridge(settings.redis_url)))
 

@@ -37,14 +37,31 @@ function fromFrame(message, iframe) {
   }
 }
 
-export function DiditEmbed({ url, containerId, title, height, onStarted, ...rest }) {
+// Whether the viewport is at least `minWidth` wide: on a phone the page offers a button instead, and the
+// hidden embed must not load Didit's flow (it would open the session on this device for nothing).
+function useWide(minWidth) {
+  const query = minWidth ? `(min-width: ${minWidth})` : null;
+  const [wide, setWide] = useState(() => !query || (typeof window !== "undefined" && window.matchMedia(query).matches));
+  useEffect(() => {
+    if (!query) return undefined;
+    const media = window.matchMedia(query);
+    const update = () => setWide(media.matches);
+    update();
+    media.addEventListener("change", update);
+    return () => media.removeEventListener("change", update);
+  }, [query]);
+  return wide;
+}
+
+export function DiditEmbed({ url, containerId, title, height, minWidth, onStarted, ...rest }) {
   const [mode, setMode] = useState("sdk");
+  const wide = useWide(minWidth);
   const iframeRef = useRef(null);
   const startedRef = useRef(onStarted);
   startedRef.current = onStarted;
 
   useEffect(() => {
-    if (!url || mode !== "sdk") return undefined;
+    if (!url || !wide || mode !== "sdk") return undefined;
     let cancelled = false;
     let sdk = null;
     import("@didit-protocol/sdk-web")
@@ -74,7 +91,7 @@ export function DiditEmbed({ url, containerId, title, height, onStarted, ...rest
         sdk.destroy();
       }
     };
-  }, [url, containerId, mode]);
+  }, [url, containerId, mode, wide]);
 
   useEffect(() => {
     if (mode !== "iframe") return undefined;
@@ -87,7 +104,7 @@ export function DiditEmbed({ url, containerId, title, height, onStarted, ...rest
   }, [mode]);
 
   const style = { width: "100%", height: height || "640px", position: "relative" };
-  if (mode === "iframe") {
+  if (mode === "iframe" && wide) {
     return createElement(
       "div",
       { id: containerId, style, "data-embed-mode": "iframe", ...rest },

@@ -20,7 +20,7 @@ class DiditEmbed(rx.Component):
 
     library = rx.asset("didit_embed.jsx", shared=True).importable_path
     tag = "DiditEmbed"
-    lib_dependencies: list[str] = [SDK_PACKAGE]  # noqa: RUF012 -- Reflex reads it as a class attribute
+    lib_dependencies: list[str] = [SDK_PACKAGE]
 
     #: Didit's hosted verification URL (``https://verify.didit.me/session/…`` or the sandbox's).
     url: rx.Var[str]
@@ -30,12 +30,15 @@ class DiditEmbed(rx.Component):
     title: rx.Var[str]
     #: CSS height of the embed.
     height: rx.Var[str]
+    #: Only load the flow when the viewport is at least this wide (CSS length); phones get a button instead.
+    min_width: rx.Var[str]
     #: Fired once the flow reports it started inside this page (a UI hint, never a status).
     on_started: EventHandler[no_args_event_spec]
 
 
 def didit_embed(url: rx.Var[str] | str, *, title: rx.Var[str] | str, on_started: object = None,
-                test_id: str = "verify-iframe", height: str = "640px") -> rx.Component:
+                test_id: str = "verify-iframe", height: str = "640px", min_width: str = "48em",
+                key: rx.Var[int] | int | None = None) -> rx.Component:
     """Embed Didit's hosted flow.
 
     Args:
@@ -44,6 +47,8 @@ def didit_embed(url: rx.Var[str] | str, *, title: rx.Var[str] | str, on_started:
         on_started: Event handler called when the flow starts in this page.
         test_id: ``data-testid`` of the container.
         height: CSS height.
+        min_width: Minimum viewport width for loading the flow.
+        key: React key; changing it remounts the embed (a fresh session, a reopened flow).
 
     Returns:
         The component.
@@ -51,7 +56,9 @@ def didit_embed(url: rx.Var[str] | str, *, title: rx.Var[str] | str, on_started:
     props: dict[str, object] = {}
     if on_started is not None:
         props["on_started"] = on_started
+    if key is not None:
+        props["key"] = key
     return DiditEmbed.create(
-        url=url, container_id="didit-embed", title=title, height=height,
+        url=url, container_id="didit-embed", title=title, height=height, min_width=min_width,
         custom_attrs={"data-testid": test_id}, **props,
     )

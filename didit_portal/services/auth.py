@@ -91,7 +91,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def _principal(user: StaffUser) -> Principal:
-    assert user.id is not None  # noqa: S101 -- a flushed row always has one
+    assert user.id is not None  # a flushed row always has one
     return Principal(user_id=user.id, email=user.email, role=user.role)
 
 
@@ -218,6 +218,42 @@ def lock_duration(failures: int) -> timedelta | None:
     return min(FIRST_LOCK * (2**exponent), MAX_LOCK)
 
 
+def _register_failure(user: StaffUser, now: datetime) -> None:
+    user.failed_logins += 1
+    lock = lock_duration(user.failed_logins)
+    user.locked_until = now + lock if lock else None
+
+
+def register_failure(db: Session, *, user_id: int, now: datetime | None = None) -> None:
+    """Count a failed second-factor attempt toward the same lockout as wrong passwords.
+
+    Args:
+        db: Open session.
+        user_id: The user.
+        now: Clock override.
+    """
+    user = db.get(StaffUser, user_id)
+    if user is not None:
+        _register_failure(user, now or utcnow())
+        db.add(user)
+
+
+def is_locked(db: Session, *, user_id: int, now: datetime | None = None) -> bool:
+    """Whether the account is inside a lockout period.
+
+    Args:
+        db: Open session.
+        user_id: The user.
+        now: Clock override.
+
+    Returns:
+        True while ``locked_until`` is in the future.
+    """
+    user = db.get(StaffUser, user_id)
+    locked_until = _aware(user.locked_until) if user else None
+    return locked_until is not None and locked_until > (now or utcnow())
+
+
 def get_setting(db: Session, key: str, default: Any = None) -> Any:
     """Read one ``app_setting`` value.
 
@@ -292,24 +328,24 @@ def authenticate(
         verify_password(password, _DUMMY_HASH)
         audit.record(db, actor=None, action="auth.login_failed", detail={"cause": "unknown_user"}, ip=ip, now=now)
         return None, GENERIC_ERROR
-    target = {"target_type": "staff_user", "target_id": str(user.id)}
+    tid = str(user.id)
     locked_until = _aware(user.locked_until)
     if locked_until is not None and locked_until > now:
         verify_password(password, _DUMMY_HASH)
-        audit.record(db, actor=None, action="auth.login_failed", detail={"cause": "locked"}, ip=ip, now=now, **target)
+        audit.record(db, actor=None, action="auth.login_failed", detail={"cause": "locked"}, ip=ip, now=now,
+                     target_type="staff_user", target_id=tid)
         return None, GENERIC_ERROR
     ok, rehashed = _hasher.verify_and_update(password, user.password_hash)
     if not ok or user.disabled_at is not None:
         cause = "disabled" if ok else "bad_password"
         if not ok:
-            user.failed_logins += 1
-            lock = lock_duration(user.failed_logins)
-            user.locked_until = now + lock if lock else None
+            _register_failure(user, now)
         db.add(user)
         detail: dict[str, Any] = {"cause": cause, "failures": user.failed_logins}
         if user.locked_until is not None and not ok:
-            detail["locked_seconds"] = int((_aware(user.locked_until) - now).total_seconds())  # type: ignore[operator]
-        audit.record(db, actor=None, action="auth.login_failed", detail=detail, ip=ip, now=now, **target)
+            detail["locked_seconds"] = int((user.locked_until - now).total_seconds())
+        audit.record(db, actor=None, action="auth.login_failed", detail=detail, ip=ip, now=now,
+                     target_type="staff_user", target_id=tid)
         return None, GENERIC_ERROR
     if rehashed:  # stored with older argon2 parameters: upgrade while we hold the plain password
         user.password_hash = rehashed
@@ -318,7 +354,8 @@ def authenticate(
     user.last_login_at = now
     db.add(user)
     principal = _principal(user)
-    audit.record(db, actor=principal, action="auth.login", ip=ip, now=now, **target)
+    audit.record(db, actor=principal, action="auth.login", ip=ip, now=now,
+                     target_type="staff_user", target_id=tid)
     return principal, ""
 
 
@@ -431,6 +468,25 @@ def pending_principal(db: Session, token: str | None, *, now: datetime | None = 
     now = now or utcnow()
     found = _live_session(db, token, now)
     if found is None or found[0].second_factor_ok:
+        return None
+    _touch(db, found[0], now)
+    return _principal(found[1])
+
+
+def session_principal(db: Session, token: str | None, *, now: datetime | None = None) -> Principal | None:
+    """The user of any live session, whether or not its second factor is done (TOTP enrolment only).
+
+    Args:
+        db: Open session.
+        token: The cookie value.
+        now: Clock override.
+
+    Returns:
+        The principal when the session is live (not ended, idle or expired; user enabled), else None.
+    """
+    now = now or utcnow()
+    found = _live_session(db, token, now)
+    if found is None:
         return None
     _touch(db, found[0], now)
     return _principal(found[1])

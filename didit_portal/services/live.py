@@ -15,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,6 +85,58 @@ class LiveRegistry:
 #: This worker's registry (module-level: one per process, like the notify listeners).
 registry = LiveRegistry()
 _pushers: dict[str, Pusher] = {}
+_app: Any = None
+_tasks: dict[str, asyncio.Task[None]] = {}
+
+
+def app() -> Any:
+    """The running ``rx.App`` (set by :func:`running`).
+
+    Returns:
+        The app.
+
+    Raises:
+        RuntimeError: Before the app's lifespan started.
+    """
+    if _app is None:
+        raise RuntimeError("live push is not running (register didit_portal.services.live.running)")
+    return _app
+
+
+def is_connected(client_token: str) -> bool:
+    """Whether a tab's websocket is connected to this worker (or, with Redis, known to the app).
+
+    Args:
+        client_token: Reflex's per-tab client token.
+
+    Returns:
+        True when the app knows a socket for the token.
+    """
+    namespace = getattr(_app, "event_namespace", None)
+    if namespace is None:
+        return False
+    return client_token in namespace.token_to_sid
+
+
+def spawn_once(key: str, work: Callable[[], Coroutine[Any, Any, None]]) -> bool:
+    """Run ``work()`` in the background unless a task with the same key is still running.
+
+    Used for "start again": every tab of a link may ask at once; one fresh session is enough.
+
+    Args:
+        key: Deduplication key (e.g. the link id).
+        work: Coroutine factory.
+
+    Returns:
+        True when a task was started.
+    """
+    running_task = _tasks.get(key)
+    if running_task is not None and not running_task.done():
+        return False
+    task = asyncio.get_running_loop().create_task(work(), name=f"live:{key}")
+    _tasks[key] = task
+    task.add_done_callback(lambda done: _tasks.pop(key, None) if _tasks.get(key) is done else None)
+    return True
 
 
 def set_pusher(kind: str, pusher: Pusher) -> None:
@@ -146,18 +198,23 @@ def _watch_disconnects(app: Any) -> None:
 
 
 @contextlib.asynccontextmanager
-async def running(app: Any) -> AsyncIterator[None]:
+async def running(rx_app: Any) -> AsyncIterator[None]:
     """Subscribe this worker to session changes for the app's lifetime (register as a lifespan task).
 
     Args:
-        app: The ``rx.App`` (its socket namespace exists by the time lifespan tasks run).
+        rx_app: The ``rx.App`` (its socket namespace exists by the time lifespan tasks run).
 
     Yields:
         Nothing.
     """
-    _watch_disconnects(app)
+    global _app  # noqa: PLW0603 -- one app per worker process
+    _app = rx_app
+    _watch_disconnects(rx_app)
     unsubscribe = notify.subscribe(dispatch)
     try:
         yield
     finally:
         unsubscribe()
+        for task in list(_tasks.values()):
+            task.cancel()
+        _app = None

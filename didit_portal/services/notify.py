@@ -29,7 +29,7 @@ class SessionChanged:
     kind: str = "status"
 
 
-Listener = Callable[[SessionChanged], Awaitable[None] | None]
+Listener = Callable[[SessionChanged], Awaitable[object] | object]
 _listeners: list[Listener] = []
 
 

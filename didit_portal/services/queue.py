@@ -71,7 +71,7 @@ class Cursor:
         Returns:
             ``<epoch microseconds>~<session_id>``.
         """
-        micros = int(_aware(self.created_at).timestamp() * 1_000_000)
+        micros = int(aware(self.created_at).timestamp() * 1_000_000)
         return f"{micros}~{self.session_id}"
 
     @classmethod
@@ -142,8 +142,15 @@ class ChartData:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def _aware(value: datetime) -> datetime:
-    # SQLite hands back naive datetimes; everything stored is UTC.
+def aware(value: datetime) -> datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite hands back naive ones; everything stored is UTC).
+
+    Args:
+        value: Naive (UTC) or aware datetime.
+
+    Returns:
+        An aware datetime.
+    """
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
@@ -210,7 +217,7 @@ _COLUMNS = tuple(col(c) for c in (VS.session_id, VS.session_number, VS.vendor_da
 def _row(values: Any) -> QueueRow:
     return QueueRow(session_id=values[0], session_number=values[1], vendor_data=values[2], status=values[3],
                     workflow_id=values[4], has_warnings=bool(values[5]), assigned_to=values[6],
-                    created_at=_aware(values[7]), updated_at=_aware(values[8]))
+                    created_at=aware(values[7]), updated_at=aware(values[8]))
 
 
 def fetch_page(
@@ -357,7 +364,7 @@ def chart_data(db: Session, *, days: int = 14, now: datetime | None = None, samp
     Returns:
         The chart figures.
     """
-    now = _aware(now or datetime.now(UTC))
+    now = aware(now or datetime.now(UTC))
     start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=days - 1)
     day = _day_expression(db)
     query = (select(day, col(VS.status), func.count()).where(col(VS.created_at) >= start)
@@ -389,7 +396,7 @@ def _median_decision_seconds(db: Session, *, start: datetime, sample: int) -> tu
              .group_by(col(StatusTransition.session_id)).subquery())
     query = (select(col(VS.created_at), first.c.decided_at).join(first, first.c.sid == col(VS.session_id))
              .where(col(VS.created_at) >= start).order_by(col(VS.created_at).desc()).limit(sample))
-    durations = [max(0.0, float(decided) - _aware(created).timestamp()) for created, decided in db.execute(query).all()
+    durations = [max(0.0, float(decided) - aware(created).timestamp()) for created, decided in db.execute(query).all()
                  if decided]
     if not durations:
         return None, 0

@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
-from playwright.sync_api import FrameLocator, Page
+from playwright.sync_api import FrameLocator, Page, expect
 
 if TYPE_CHECKING:
     from tests.browser.conftest import SandboxProcess
@@ -142,7 +142,12 @@ def test_close_control_and_keyboard(didit_sandbox: SandboxProcess, embedder_orig
     # Keyboard only: focus the start button, Enter, then the default Continue (armed: approve) with Space.
     frame.get_by_test_id("sandbox-start").focus()
     checked_page.keyboard.press("Enter")
-    frame.get_by_test_id("sandbox-continue").focus()
+    # The start round-trip is asynchronous: the Continue button is usable only once the flow has started.
+    _wait_message(checked_page, "didit:step_started")
+    continue_button = frame.get_by_test_id("sandbox-continue")
+    continue_button.wait_for(state="visible")
+    expect(continue_button).to_be_enabled()
+    continue_button.focus()
     checked_page.keyboard.press("Space")
     completed = _wait_message(checked_page, "didit:completed")
     assert completed["data"]["status"] == "Approved"

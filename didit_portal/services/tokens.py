@@ -1,0 +1,144 @@
+"""Business-API bearer tokens: created by the operator's CLI, shown once, stored only as a keyed hash.
+
+Checking a bearer token is an indexed lookup of ``lookup_hash(token)``: the stored value is never compared with
+attacker input byte by byte, so response timing reveals nothing about it. Creation and revocation are audited.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col, select
+
+from didit_portal.db import session_scope, write_lock
+from didit_portal.models import ApiToken, utcnow
+from didit_portal.security import lookup_hash
+from didit_portal.services import audit
+from didit_portal.services.linktoken import aware
+
+#: Tokens start with this, so leaked ones are recognisable (secret scanners, logs).
+TOKEN_PREFIX = "dpk_"  # noqa: S105 -- a public marker, not a secret
+#: ``last_used_at`` is written at most this often per token: one write per request would serialise SQLite.
+LAST_USED_GRANULARITY = timedelta(seconds=60)
+_MAX_TOKEN_LENGTH = 128
+
+
+class TokenError(ValueError):
+    """The token cannot be created or revoked as asked."""
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    """What listings show of a token (never the token)."""
+
+    id: int
+    name: str
+    prefix: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+def _info(row: ApiToken) -> TokenInfo:
+    return TokenInfo(id=row.id or 0, name=row.name, prefix=row.prefix, created_at=aware(row.created_at),
+                     last_used_at=aware(row.last_used_at) if row.last_used_at else None,
+                     revoked_at=aware(row.revoked_at) if row.revoked_at else None)
+
+
+def create_token(engine: Engine, *, name: str) -> tuple[TokenInfo, str]:
+    """Create a token.
+
+    Args:
+        engine: The portal database.
+        name: A unique label (1-100 characters).
+
+    Returns:
+        ``(info, token)``; the token is shown once and cannot be recovered.
+
+    Raises:
+        TokenError: Empty, too long, or already used name.
+    """
+    name = name.strip()
+    if not name or len(name) > 100:
+        raise TokenError("name must be 1 to 100 characters")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    with write_lock(engine), session_scope(engine) as db:
+        if db.exec(select(ApiToken).where(ApiToken.name == name)).first() is not None:
+            raise TokenError(f"a token named {name!r} already exists")
+        row = ApiToken(name=name, token_hash=lookup_hash(token), prefix=token[: len(TOKEN_PREFIX) + 6])
+        db.add(row)
+        db.flush()
+        audit.record(db, actor=None, action="api_token.create", target_type="api_token", target_id=str(row.id),
+                     detail={"label": name, "prefix": row.prefix})
+        info = _info(row)
+    return info, token
+
+
+def list_tokens(engine: Engine) -> list[TokenInfo]:
+    """All tokens, oldest first (revoked ones included, marked).
+
+    Args:
+        engine: The portal database.
+
+    Returns:
+        Their listings.
+    """
+    with Session(engine) as db:
+        return [_info(r) for r in db.exec(select(ApiToken).order_by(col(ApiToken.id)))]
+
+
+def revoke_token(engine: Engine, *, name: str) -> TokenInfo:
+    """Revoke a token by name; it stops working at once.
+
+    Args:
+        engine: The portal database.
+        name: The token's label.
+
+    Returns:
+        The revoked token's listing.
+
+    Raises:
+        TokenError: No such token, or already revoked.
+    """
+    with write_lock(engine), session_scope(engine) as db:
+        row = db.exec(select(ApiToken).where(ApiToken.name == name.strip())).first()
+        if row is None:
+            raise TokenError(f"no token named {name!r}")
+        if row.revoked_at is not None:
+            raise TokenError(f"token {name!r} is already revoked")
+        row.revoked_at = utcnow()
+        db.add(row)
+        audit.record(db, actor=None, action="api_token.revoke", target_type="api_token", target_id=str(row.id),
+                     detail={"label": row.name, "prefix": row.prefix})
+        return _info(row)
+
+
+def authenticate(engine: Engine, token: str) -> ApiToken | None:
+    """Check a bearer token and note its use.
+
+    Args:
+        engine: The portal database.
+        token: The token from the ``Authorization`` header.
+
+    Returns:
+        The token's row when it exists and is not revoked; None otherwise.
+    """
+    if not token or len(token) > _MAX_TOKEN_LENGTH:
+        return None
+    hashed = lookup_hash(token)
+    with Session(engine) as db:
+        row = db.exec(select(ApiToken).where(ApiToken.token_hash == hashed)).first()
+    if row is None or row.revoked_at is not None:
+        return None
+    now = utcnow()
+    if row.last_used_at is None or now - aware(row.last_used_at) >= LAST_USED_GRANULARITY:
+        with write_lock(engine), session_scope(engine) as db:
+            stored = db.get(ApiToken, row.id)
+            if stored is not None:
+                stored.last_used_at = now
+                db.add(stored)
+        row.last_used_at = now
+    return row
