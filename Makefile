@@ -72,7 +72,9 @@ migrate: venv check-config  ## Bring the database schema up to date (alembic upg
 # --- Running ------------------------------------------------------------------------------------------------
 
 run: venv bun migrate  ## Install, migrate and run the portal in prod mode on one port (PORT, default 3000).
-	@echo "==> Building and starting Didit Portal (prod mode, port $(PORT))"
+	@# The first admin (admin@localhost, random password printed once) only while no staff account exists.
+	$(BIN)/python -m didit_portal users bootstrap-admin
+	echo "==> Building and starting Didit Portal (prod mode, port $(PORT))"
 	# Announce the URL once the server answers (the build takes a few seconds before that). `$$$$` is this
 	# shell's PID, which `exec` hands to Reflex: the announcer stops as soon as Reflex exits.
 	server=$$$$

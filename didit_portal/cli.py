@@ -3,6 +3,8 @@
 Commands:
     reconcile   Check silent unfinished sessions against Didit and apply missed transitions (prints counts).
     tokens      Business-API bearer tokens: create --name N (printed once), list, revoke --name N.
+    users       Staff accounts: create, list, disable, bootstrap-admin, require-totp (see cli_staff.py).
+    audit       verify: check the audit trail's hash chain.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from didit_portal import cli_tokens
+from didit_portal import cli_staff, cli_tokens
 from didit_portal.config import startup_check
 from didit_portal.db import get_engine
 from didit_portal.didit.client import client_from_settings
@@ -49,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                      help="check unfinished sessions silent for longer than this (default 10)")
     rec.add_argument("--limit", type=int, default=100, help="maximum sessions per run (default 100)")
     cli_tokens.add_parser(sub)
+    cli_staff.add_parsers(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -58,6 +61,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1 if result["errors"] else 0
     if args.command == "tokens":
         return cli_tokens.run(args)
+    if args.command in ("users", "audit"):
+        return cli_staff.run(args)
     return 2
 
 

@@ -15,6 +15,12 @@ DEMO: Final = "/demo"
 LOGIN: Final = "/login"
 #: The staff back office (review queue, sessions, settings).
 ADMIN: Final = "/admin"
+#: The audit trail (admins).
+ADMIN_AUDIT: Final = "/admin/audit"
+#: Prefix of the staff session pages (links are ``ADMIN_SESSIONS + "/" + session_id``).
+ADMIN_SESSIONS: Final = "/admin/sessions"
+#: One verification session for staff: checks, history, notes, decisions.
+ADMIN_SESSION: Final = "/admin/sessions/[session_id]"
 #: The end user's verification page of a link (token: the link's URL token, ≥ 128 bits).
 VERIFY: Final = "/verify/[token]"
 #: Didit's callback landing for a verification link.

@@ -5,6 +5,7 @@
 ``POST /api/auth/totp/enrol``  confirm a new TOTP secret with one code → TOTP on, new full session
 ``GET  /api/auth/totp/setup``  the pending secret as a QR code (SVG), for the signed-in or pending user
 ``POST /api/auth/logout``      end the session on the server, clear the cookie
+``GET  /api/auth/me``          who the cookie belongs to (``401`` when not fully signed in)
 
 Forms (the login page posts natively) get ``303`` redirects; JSON requests (``Content-Type: application/json``)
 get JSON answers. The cookie is ``HttpOnly; SameSite=Strict; Path=/`` (+ ``Secure`` when ``PUBLIC_BASE_URL`` is
@@ -75,20 +76,6 @@ def allowed_origin(request: Request, settings: Settings) -> str | None:
     if origin == _origin_of(settings.public_base_url) or urlsplit(origin).netloc == host:
         return origin
     return None
-
-
-def safe_next(value: str | None) -> str:
-    """A same-site path to go to after sign-in (never another host: no open redirect).
-
-    Args:
-        value: The ``next`` field as posted.
-
-    Returns:
-        The path, or ``/admin``.
-    """
-    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and len(value) <= 512:
-        return value
-    return routes.ADMIN
 
 
 async def _fields(request: Request) -> dict[str, str]:
@@ -229,7 +216,7 @@ def auth_routes(settings: Settings, engine: Engine) -> list[BaseRoute]:
 
     async def login(request: Request, origin: str) -> Response:
         fields = await _fields(request)
-        next_path = safe_next(fields.get("next"))
+        next_path = auth.safe_next(fields.get("next"))
         token, outcome = await run_in_threadpool(_do_login, ctx, fields, request.cookies.get(COOKIE_NAME),
                                                  _ip(request))
         if token is None:
@@ -246,7 +233,7 @@ def auth_routes(settings: Settings, engine: Engine) -> list[BaseRoute]:
     def second_step(*, enrol: bool) -> Callable[[Request, str], Awaitable[Response]]:
         async def handler(request: Request, origin: str) -> Response:
             fields = await _fields(request)
-            next_path = safe_next(fields.get("next"))
+            next_path = auth.safe_next(fields.get("next"))
             token = await run_in_threadpool(_do_second_step, ctx, request.cookies.get(COOKIE_NAME),
                                             fields.get("code") or fields.get("totp") or "", _ip(request),
                                             enrol=enrol)
@@ -293,7 +280,21 @@ def auth_routes(settings: Settings, engine: Engine) -> list[BaseRoute]:
         return Response(body, media_type="image/svg+xml",
                         headers={"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"})
 
+    async def me(request: Request) -> Response:
+        token = request.cookies.get(COOKIE_NAME)
+
+        def lookup() -> Principal | None:
+            with session_scope(engine) as db:
+                return auth.principal_from_token(db, token)
+
+        principal = await run_in_threadpool(lookup)
+        if principal is None:
+            return JSONResponse({"ok": False}, status_code=401, headers={"Cache-Control": "no-store"})
+        return JSONResponse({"ok": True, "email": principal.email, "role": principal.role},
+                            headers={"Cache-Control": "no-store"})
+
     return [
+        Route("/api/auth/me", me, methods=["GET"]),
         Route("/api/auth/login", _guarded(ctx, login), methods=["POST"]),
         Route("/api/auth/totp", _guarded(ctx, second_step(enrol=False)), methods=["POST"]),
         Route("/api/auth/totp/enrol", _guarded(ctx, second_step(enrol=True)), methods=["POST"]),

@@ -161,7 +161,8 @@ def business_app(settings: Settings, engine: Engine, *, client: DiditClient | No
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        fields = [{"field": _field(e.get("loc", ())), "message": str(e.get("msg", "invalid"))} for e in exc.errors()]
+        fields = [{"field": _field(e.get("loc", ())),
+                   "message": str(e.get("msg", "invalid")).removeprefix("Value error, ")} for e in exc.errors()]
         return _error_response(ApiError(422, "validation_error", "Invalid request.", fields=fields))
 
     @app.exception_handler(StarletteHTTPException)
@@ -179,7 +180,10 @@ def business_app(settings: Settings, engine: Engine, *, client: DiditClient | No
         length = request.headers.get("content-length", "")
         if length.isdigit() and int(length) > MAX_BODY_BYTES:
             return _error_response(ApiError(413, "payload_too_large", f"Body larger than {MAX_BODY_BYTES} bytes."))
-        return await call_next(request)
+        response = await call_next(request)
+        # Answers carry link URLs (capabilities) and shared user data: no cache may keep them.
+        response.headers["Cache-Control"] = "no-store"
+        return response
 
 
     @app.post("/verifications", status_code=201, response_model=VerificationCreated, responses=_DIDIT_ERRORS,

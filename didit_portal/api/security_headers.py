@@ -59,10 +59,9 @@ def frame_sources(settings: Settings) -> list[str]:
         # a standalone sandbox (DIDIT_BASE_URL) has its own origin.
         base = settings.effective_base_url
         public = settings.public_base_url if base.endswith(SANDBOX_PREFIX) else base
-        for url in (public,):
-            origin = _origin(url)
-            if origin and origin not in sources:
-                sources.append(origin)
+        origin = _origin(public)
+        if origin and origin not in sources:
+            sources.append(origin)
     return sources
 
 
@@ -94,7 +93,8 @@ def content_security_policy(settings: Settings, script_hashes: Iterable[str] = (
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
-        "frame-ancestors": ["'none'"],
+        # Didit's callback may land on /verify/{token}/done inside the embed's own frame (same origin).
+        "frame-ancestors": ["'self'"],
     }
     return "; ".join(f"{name} {' '.join(values)}" for name, values in directives.items())
 
@@ -151,6 +151,10 @@ class SecurityHeadersMiddleware:
         # Ask for the uncompressed document: its inline scripts must be readable to be hashed.
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"]
+        # Granian offers "pathsend" (the server sends a file by path): ask for the body instead, to read it.
+        scope["extensions"] = {k: v for k, v in (scope.get("extensions") or {}).items()
+                               if k != "http.response.pathsend"}
+        head = scope.get("method") == "HEAD"
         start: Message | None = None
         chunks: list[bytes] = []
 
@@ -164,22 +168,25 @@ class SecurityHeadersMiddleware:
                 if message.get("more_body", False):
                     return
                 body = b"".join(chunks)
-                await send(self._with_headers(start, body))
+                await send(self._with_headers(start, body, head=head))
                 await send({"type": "http.response.body", "body": body})
                 return
             await send(message)
 
         await self.app(scope, receive, capture)
 
-    def _with_headers(self, start: Message, body: bytes) -> Message:
-        headers = [(k, v) for k, v in start.get("headers", [])
-                   if k.lower() not in {b"content-length", b"cache-control", b"etag", b"last-modified",
-                                        b"content-security-policy", b"referrer-policy",
-                                        b"x-content-type-options"}]
+    def _with_headers(self, start: Message, body: bytes, *, head: bool = False) -> Message:
+        # Validators go too: a cached copy must never be revalidated into use (no-store).
+        dropped = {b"cache-control", b"etag", b"last-modified", b"content-security-policy", b"referrer-policy",
+                   b"x-content-type-options"}
+        if not head:
+            dropped.add(b"content-length")
+        headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in dropped]
         content_type = next((v for k, v in headers if k.lower() == b"content-type"), b"")
         hashes = inline_script_hashes(body) if b"html" in content_type else ()
+        if not head:
+            headers.append((b"content-length", str(len(body)).encode()))
         headers += [
-            (b"content-length", str(len(body)).encode()),
             (b"content-security-policy", content_security_policy(self.settings(), hashes).encode()),
             (b"referrer-policy", b"no-referrer"),
             (b"cache-control", b"no-store"),

@@ -6,6 +6,7 @@ import reflex as rx
 
 from didit_portal import routes, styles
 from didit_portal.components.site_state import SiteState
+from didit_portal.components.staff_guard import logout_control
 
 
 def color_mode_toggle() -> rx.Component:
@@ -64,7 +65,7 @@ def header() -> rx.Component:
                 underline="none",
                 aria_label="Didit Portal home",
             ),
-            rx.hstack(sandbox_badge(), color_mode_toggle(), align="center", spacing="4"),
+            rx.hstack(sandbox_badge(), logout_control(), color_mode_toggle(), align="center", spacing="4"),
             justify="between",
             align="center",
             max_width=styles.MAX_CONTENT_WIDTH,

@@ -1,4 +1,9 @@
-"""Staff sign-in. Until staff accounts exist this page says so instead of showing a form that cannot work."""
+"""Staff sign-in: email + password, then (when enrolled or required) a TOTP code or TOTP enrolment.
+
+The forms post natively to the backend (``/api/auth/login``, ``/api/auth/totp``, ``/api/auth/totp/enrol``):
+the route sets the HttpOnly session cookie and redirects, so neither the password nor the session token ever
+passes through page state or scripts.
+"""
 
 from __future__ import annotations
 
@@ -6,32 +11,139 @@ import reflex as rx
 
 from didit_portal import routes
 from didit_portal.components.layout import layout
+from didit_portal.components.staff_guard import backend_url, native_form
+from didit_portal.states.login import LoginState
 
 TITLE = "Staff sign-in — Didit Portal"
 
 
+def _error() -> rx.Component:
+    return rx.cond(
+        LoginState.error != "",
+        rx.callout.root(
+            rx.callout.icon(rx.icon("circle-alert")),
+            rx.callout.text(LoginState.error),
+            color_scheme="red",
+            variant="surface",
+            role="alert",
+            custom_attrs={"data-testid": "login-error"},
+        ),
+    )
+
+
+def _field(label: str, control: rx.Component) -> rx.Component:
+    return rx.el.label(rx.vstack(rx.text(label, size="2", weight="medium"), control, spacing="1", width="100%"),
+                       width="100%")
+
+
+def _next_field() -> rx.Component:
+    return rx.el.input(type="hidden", name="next", value=LoginState.next_path)
+
+
+def _password_form() -> rx.Component:
+    return native_form(
+        rx.vstack(
+            _field("Email", rx.input(name="email", type="email", required=True, auto_complete="username",
+                                     size="3", width="100%", custom_attrs={"data-testid": "login-email"})),
+            _field("Password", rx.input(name="password", type="password", required=True,
+                                        auto_complete="current-password", size="3", width="100%",
+                                        custom_attrs={"data-testid": "login-password"})),
+            _next_field(),
+            rx.button("Sign in", type="submit", size="3", width="100%",
+                      custom_attrs={"data-testid": "login-submit"}),
+            spacing="4",
+            width="100%",
+        ),
+        action="/api/auth/login",
+        custom_attrs={"data-testid": "login-form"},
+    )
+
+
+def _code_input() -> rx.Component:
+    return _field("Six-digit code from your authenticator app",
+                  rx.input(name="code", inputmode="numeric", pattern="[0-9 ]*", auto_complete="one-time-code",
+                           required=True, size="3", width="100%", custom_attrs={"data-testid": "login-totp"}))
+
+
+def _totp_form() -> rx.Component:
+    return native_form(
+        rx.vstack(
+            rx.text("Your account uses a second factor.", size="3"),
+            _code_input(),
+            _next_field(),
+            rx.button("Verify", type="submit", size="3", width="100%", custom_attrs={"data-testid": "totp-submit"}),
+            spacing="4",
+            width="100%",
+        ),
+        action="/api/auth/totp",
+        custom_attrs={"data-testid": "totp-form"},
+    )
+
+
+def _enrol_form() -> rx.Component:
+    return native_form(
+        rx.vstack(
+            rx.text("Set up two-factor sign-in: scan this code with an authenticator app (or type the key shown "
+                    "under it), then enter the code it shows.", size="3"),
+            rx.image(src=backend_url("/api/auth/totp/setup"), alt="QR code for your authenticator app",
+                     width="15rem", custom_attrs={"data-testid": "totp-qr"}),
+            _code_input(),
+            _next_field(),
+            rx.button("Turn on two-factor sign-in", type="submit", size="3", width="100%",
+                      custom_attrs={"data-testid": "enrol-submit"}),
+            spacing="4",
+            width="100%",
+        ),
+        action="/api/auth/totp/enrol",
+        custom_attrs={"data-testid": "enrol-form"},
+    )
+
+
+def _signed_in() -> rx.Component:
+    return rx.vstack(
+        rx.text("You are signed in as ", rx.text.strong(LoginState.staff_email), ".", size="3",
+                custom_attrs={"data-testid": "login-signed-in"}),
+        rx.hstack(
+            rx.button(rx.link("Open the review queue", href=routes.ADMIN), as_child=True, size="3"),
+            rx.cond(
+                ~LoginState.totp_enabled,
+                rx.button(rx.link("Set up two-factor sign-in", href=f"{routes.LOGIN}?step=enrol"), as_child=True,
+                          size="3", variant="soft"),
+            ),
+            spacing="3",
+            wrap="wrap",
+        ),
+        spacing="4",
+    )
+
+
 def login() -> rx.Component:
-    """The staff sign-in page, as it stands before staff accounts exist.
+    """The staff sign-in page.
 
     Returns:
-        A short page saying that staff sign-in is not enabled on this installation yet.
+        The page: the form of the current step, or the signed-in panel.
     """
     return layout(
         rx.vstack(
             rx.heading("Staff sign-in", as_="h1", size="8", custom_attrs={"data-testid": "login-title"}),
-            rx.callout.root(
-                rx.callout.icon(rx.icon("lock")),
-                rx.callout.text("Staff sign-in is not enabled yet on this installation."),
-                variant="surface",
-                custom_attrs={"data-testid": "login-not-enabled"},
-            ),
-            rx.text(
-                "Staff will sign in here to review verifications and manage the portal.",
+            _error(),
+            rx.card(
+                rx.match(
+                    LoginState.step,
+                    ("totp", _totp_form()),
+                    ("enrol", _enrol_form()),
+                    rx.cond(LoginState.is_signed_in, _signed_in(), _password_form()),
+                ),
                 size="3",
-                color_scheme="gray",
-                max_width="42rem",
+                width="100%",
             ),
             rx.link(rx.icon("arrow-left", size=16), "Back to the home page", href=routes.HOME),
             spacing="5",
+            max_width="28rem",
+            width="100%",
         ),
     )
+
+
+#: Handlers to run when the page loads.
+ON_LOAD = LoginState.load

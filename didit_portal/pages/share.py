@@ -10,8 +10,6 @@ from didit_portal.states.share import ShareState
 
 TITLE = "Share your details — Didit Portal"
 
-_STATUS_COLORS = {"confirmed": "green", "declined": "red", "retrieved": "amber", "expired": "gray"}
-
 
 def share_status() -> rx.Component:
     """Didit's data-session status and what it means, announced when it changes.
@@ -23,7 +21,7 @@ def share_status() -> rx.Component:
         rx.vstack(
             rx.badge(
                 ShareState.status,
-                color_scheme=rx.match(ShareState.status, *_STATUS_COLORS.items(), "teal"),
+                color_scheme=ShareState.status_color,
                 size="2",
                 variant="soft",
                 custom_attrs={"data-testid": "share-status"},
@@ -48,7 +46,7 @@ def scopes_list() -> rx.Component:
     return rx.vstack(
         rx.heading(ShareState.text["scopes_heading"], as_="h2", size="4"),
         rx.list.unordered(
-            rx.foreach(ShareState.scope_words, lambda word: rx.list.item(word)),
+            rx.foreach(ShareState.scope_words, rx.list.item),
             custom_attrs={"data-testid": "share-scopes"},
         ),
         spacing="2",
@@ -70,7 +68,7 @@ def share_page() -> rx.Component:
             rx.cond(ShareState.show_qr,
                     qr_code(ShareState.qr, label=ShareState.text["qr_label"], test_id="share-qr", size="15rem")),
             scopes_list(),
-            direction=["column", "column", "row"],
+            direction=rx.breakpoints(initial="column", sm="row"),
             gap="2rem",
             align="start",
             width="100%",

@@ -22,10 +22,6 @@ DESKTOP_MIN = "48em"
 _DESKTOP = ["none", "none", "flex"]
 _PHONE = ["flex", "flex", "none"]
 
-_STATUS_COLORS = {
-    "Approved": "green", "Declined": "red", "In Review": "amber", "Resubmitted": "amber",
-    "Abandoned": "gray", "Expired": "gray", "Kyc Expired": "orange",
-}
 
 
 def status_panel() -> rx.Component:
@@ -40,7 +36,7 @@ def status_panel() -> rx.Component:
                 rx.text(VerifyState.text["status_label"], size="2", color_scheme="gray", weight="medium"),
                 rx.badge(
                     VerifyState.status,
-                    color_scheme=rx.match(VerifyState.status, *_STATUS_COLORS.items(), "teal"),
+                    color_scheme=VerifyState.status_color,
                     size="2",
                     variant="soft",
                     custom_attrs={"data-testid": "verify-status"},

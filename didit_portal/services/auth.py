@@ -50,7 +50,22 @@ REQUIRE_TOTP_KEY: Final = "require_totp"
 
 _hasher = PasswordHash((Argon2Hasher(),))
 # Verified against when the email is unknown, so that path costs one argon2 verification too.
-_DUMMY_HASH: Final = _hasher.hash(secrets.token_urlsafe(16))
+_DUMMY_HASH = _hasher.hash(secrets.token_urlsafe(16))
+
+
+def use_password_hasher(hasher: PasswordHash) -> PasswordHash:
+    """Swap the password hasher (tests use cheap argon2 parameters); returns the previous one.
+
+    Args:
+        hasher: The new hasher.
+
+    Returns:
+        The hasher that was in use.
+    """
+    global _hasher, _DUMMY_HASH  # noqa: PLW0603 -- one process-wide hasher, swapped only by tests
+    previous, _hasher = _hasher, hasher
+    _DUMMY_HASH = hasher.hash(secrets.token_urlsafe(16))
+    return previous
 
 
 class Unauthorized(Exception):  # noqa: N818 -- the interface name other modules import
@@ -105,6 +120,21 @@ def normalise_email(email: str) -> str:
         The stored form.
     """
     return email.strip().lower()
+
+
+def safe_next(value: str | None, default: str = "/admin") -> str:
+    """A same-site path to go to after sign-in (never another host: no open redirect).
+
+    Args:
+        value: The ``next`` value as posted or found in the URL.
+        default: Where to go otherwise.
+
+    Returns:
+        ``value`` when it is a plain absolute path, else ``default``.
+    """
+    if value and value.startswith("/") and not value.startswith(("//", "/\\")) and len(value) <= 512:
+        return value
+    return default
 
 
 def hash_password(password: str) -> str:

@@ -206,7 +206,7 @@ def build_cards(decision: dict[str, Any] | None, *, with_media: bool) -> list[Ch
             rows = [CardField(label=label, value=display(_get(element, path))) for path, label in fields]
             if array == "questionnaire_responses":
                 rows += _questionnaire_fields(element)
-            present = [MediaSlot(key=key, label=label) for key, label in media if element.get(key)] if with_media else []
+            present = [MediaSlot(key=k, label=label) for k, label in media if with_media and element.get(k)]
             suffix = f" ({index + 1})" if len(elements) > 1 else ""
             cards.append(CheckCard(
                 key=f"{array}:{index}", array=array, title=title + suffix, node_id=str(element.get("node_id") or ""),

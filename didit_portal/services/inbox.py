@@ -17,20 +17,21 @@ import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import LargeBinary, select, type_coerce, update
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col
 
 from didit_portal.db import write_lock
 from didit_portal.models import InboxEvent, utcnow
-from didit_portal.security import encrypt_text
+from didit_portal.security import DecryptionError, decrypt_text, encrypt_text
 from didit_portal.services import notify
-from didit_portal.services.sessions import apply_report
+from didit_portal.services.sessions import PreparedReport, Report, apply_reports, prepare_reports
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,8 @@ class InboxRow:
     event_created_at: int
     signature_kind: str
     body: str
+    #: The parsed body, handed to processing in this process so it need not decrypt and parse it again.
+    payload: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
 def row_from_payload(payload: dict[str, Any], raw: bytes, signature_kind: str) -> InboxRow:
@@ -96,27 +99,31 @@ def row_from_payload(payload: dict[str, Any], raw: bytes, signature_kind: str) -
     return InboxRow(
         dedupe_key=dedupe_key(payload), event_id=_s("event_id", 64), session_id=_s("session_id", 64),
         webhook_type=_s("webhook_type", 64) or "unknown", status=_s("status", 32), event_created_at=created_at,
-        signature_kind=signature_kind, body=raw.decode("utf-8", errors="replace"),
+        signature_kind=signature_kind, body=raw.decode("utf-8", errors="replace"), payload=payload,
     )
 
 
 _COLUMNS = ("dedupe_key", "event_id", "session_id", "webhook_type", "status", "event_created_at", "signature_kind",
             "body", "received_at", "attempts")
+#: A row that failed this many processing attempts is left for an operator (``last_error`` says why) instead of
+#: being retried on every pass, where it would hold up the events behind it.
+MAX_ATTEMPTS = 5
 
 
-def commit_batch(engine: Engine, rows: list[InboxRow]) -> list[bool]:
+def commit_batch(engine: Engine, rows: list[InboxRow]) -> list[int | None]:
     """Insert rows in one transaction with one multi-row statement, ignoring duplicates.
 
-    ``INSERT … VALUES (…), (…) ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key``: the returned keys are
-    the rows that were new; a key repeated inside the batch counts as new only for its first occurrence. The SQL
-    is sent as driver SQL: compiling a 500-row statement through SQLAlchemy cost more than the insert itself.
+    ``INSERT … VALUES (…), (…) ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key``: the returned keys
+    are the rows that were new; a key repeated inside the batch counts as new only for its first occurrence. The
+    SQL is sent as driver SQL: compiling a 500-row statement through SQLAlchemy cost more than the insert itself.
+    Bodies are encrypted before the write lock is taken, so the lock covers only the database's own work.
 
     Args:
         engine: Database engine.
         rows: Rows that arrived together.
 
     Returns:
-        Per row, True when it was new (False for a duplicate).
+        Per row, its inbox id when it was new, None for a duplicate.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: The database refused or is unavailable (the route answers 503).
@@ -133,66 +140,182 @@ def commit_batch(engine: Engine, rows: list[InboxRow]) -> list[bool]:
     group = "(" + ",".join([mark] * len(_COLUMNS)) + ")"
     # Only fixed column names and placeholders are interpolated; every value travels as a bound parameter.
     sql = (f"INSERT INTO inbox_event ({','.join(_COLUMNS)}) VALUES {','.join([group] * len(rows))} "  # noqa: S608
-           "ON CONFLICT (dedupe_key) DO NOTHING RETURNING dedupe_key")
+           "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key")
     with write_lock(engine), engine.begin() as conn:
         # RETURNING names exactly the inserted rows (rowcount is unreliable across drivers for this).
-        new_keys = {r[0] for r in conn.exec_driver_sql(sql, tuple(params))}
-    inserted: list[bool] = []
-    for row in rows:
-        inserted.append(row.dedupe_key in new_keys)
-        new_keys.discard(row.dedupe_key)
-    return inserted
+        new_ids = {key: inbox_id for inbox_id, key in conn.exec_driver_sql(sql, tuple(params))}
+    return [new_ids.pop(row.dedupe_key, None) for row in rows]
 
 
-def process_pending(engine: Engine, limit: int = 200) -> list[notify.SessionChanged]:
-    """Apply unprocessed inbox rows in arrival order, a batch per transaction.
+@dataclass(frozen=True)
+class PendingEvent:
+    """An inbox row as processing needs it (the committer hands these to the processor after its commit)."""
 
-    The whole batch is claimed and applied in one transaction (one commit, one fsync). If any event in it fails,
-    the batch rolls back and its events are retried one transaction each, so one bad event never blocks others.
+    id: int
+    webhook_type: str
+    session_id: str | None
+    status: str | None
+    event_created_at: int
+    payload: dict[str, Any] | None  # None when it has to be read (and decrypted) from the row
+
+
+class PayloadCache:
+    """Parsed bodies of just-committed rows, handed from the route to processing.
+
+    Processing then need not decrypt and parse them again. Bounded: when processing lags far behind, the oldest
+    entries are dropped and read from the database instead. Shared between the event loop and the processing
+    thread, hence the lock.
+    """
+
+    def __init__(self, capacity: int = 2048) -> None:
+        """Create the cache.
+
+        Args:
+            capacity: Maximum entries kept.
+        """
+        self.capacity = capacity
+        self._items: dict[int, PendingEvent] = {}
+        self._lock = threading.Lock()
+
+    def put(self, pending: list[PendingEvent]) -> None:
+        """Remember rows just committed (oldest dropped beyond capacity)."""
+        with self._lock:
+            for item in pending:
+                self._items[item.id] = item
+            while len(self._items) > self.capacity:
+                del self._items[next(iter(self._items))]
+
+    def take(self, ids: list[int]) -> dict[int, PendingEvent]:
+        """Remove and return the entries for ``ids`` that are present."""
+        with self._lock:
+            return {i: item for i in ids if (item := self._items.pop(i, None)) is not None}
+
+    def __len__(self) -> int:
+        """Number of entries."""
+        return len(self._items)
+
+
+def process_pending(engine: Engine, limit: int = 200, cache: PayloadCache | None = None,
+                    ) -> list[notify.SessionChanged]:
+    """Apply unprocessed inbox rows in arrival order (one pass of :func:`process_pass`).
 
     Args:
         engine: Database engine.
         limit: Maximum rows per call.
+        cache: Parsed bodies handed over by the committer, when running in the serving process.
 
     Returns:
         The changes to announce to listeners (after the commits).
     """
-    with Session(engine) as db:
-        ids = list(db.exec(select(InboxEvent.id).where(col(InboxEvent.processed_at).is_(None))
-                           .order_by(col(InboxEvent.id)).limit(limit)).all())
+    return process_pass(engine, limit, cache)[0]
+
+
+def process_pass(engine: Engine, limit: int = 200, cache: PayloadCache | None = None,
+                 ) -> tuple[list[notify.SessionChanged], int]:
+    """Apply unprocessed inbox rows in arrival order, a batch per transaction.
+
+    Work that needs no lock (reading bodies, validating decisions, encrypting what gets stored) happens first;
+    then one transaction claims the rows and applies them with :func:`~didit_portal.services.sessions.apply_reports`
+    (one commit, one fsync). If the batch fails, it rolls back and its events are retried one transaction each,
+    so one bad event never blocks the others.
+
+    Args:
+        engine: Database engine.
+        limit: Maximum rows per call.
+        cache: Parsed bodies handed over by the committer, when running in the serving process.
+
+    Returns:
+        The changes to announce to listeners (after the commits), and how many rows the pass looked at.
+    """
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(
+            select(_INBOX.c.id).where(_INBOX.c.processed_at.is_(None), _INBOX.c.attempts < MAX_ATTEMPTS)
+            .order_by(_INBOX.c.id).limit(limit))]
     if not ids:
-        return []
-    try:
-        return _process_batch(engine, ids)
-    except Exception:
-        log.warning("inbox batch of %d failed; retrying its events one by one", len(ids))
+        return [], 0
+    events = _load(engine, ids, cache)
+    reports: dict[int, PreparedReport] = {}
+    single: list[int] = []  # events the batch cannot take (invalid): they fail on their own, as before
+    for event in events:
+        try:
+            report = _report(event)
+            if report is not None:
+                reports[event.id] = prepare_reports([report])[0]
+        except ValueError:
+            single.append(event.id)
+    batch_ids = [i for i in ids if i not in single]
     changes: list[notify.SessionChanged] = []
-    for event_id in ids:
+    try:
+        changes = _process_batch(engine, batch_ids, reports)
+    except Exception:
+        log.warning("inbox batch of %d failed; retrying its events one by one", len(batch_ids))
+        single = ids
+    for event_id in single:
         change = _process_one(engine, event_id)
         if change is not None:
             changes.append(change)
-    return changes
+    return changes, len(ids)
 
 
-def _process_batch(engine: Engine, ids: list[int | None]) -> list[notify.SessionChanged]:
-    changes: dict[str, notify.SessionChanged] = {}
+_INBOX = InboxEvent.__table__  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def _load(engine: Engine, ids: list[int], cache: PayloadCache | None) -> list[PendingEvent]:
+    found = cache.take(ids) if cache is not None else {}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        with engine.connect() as conn:
+            # The body comes raw and is decrypted row by row: one unreadable row must not stop the others.
+            for r in conn.execute(select(_INBOX.c.id, _INBOX.c.webhook_type, _INBOX.c.session_id, _INBOX.c.status,
+                                         _INBOX.c.event_created_at, type_coerce(_INBOX.c.body, LargeBinary))
+                                  .where(_INBOX.c.id.in_(missing))):
+                payload = None
+                if r[1] in SESSION_TYPES and r[2] and r[3]:
+                    try:
+                        payload = json.loads(decrypt_text(r[5]))
+                    except (ValueError, DecryptionError):
+                        payload = None  # the single path records the failure
+                found[r[0]] = PendingEvent(r[0], r[1], r[2], r[3], r[4], payload)
+    return [found[i] for i in ids if i in found]
+
+
+def _report(event: PendingEvent) -> Report | None:
+    if event.webhook_type not in SESSION_TYPES or not event.session_id or not event.status:
+        return None  # stored for the record; nothing to apply to a verification session
+    if not isinstance(event.payload, dict):
+        raise ValueError("inbox body is not a JSON object")  # the single path records the failure
+    payload = event.payload
+    decision = payload.get("decision") if isinstance(payload.get("decision"), dict) else None
+    metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
+    return Report(session_id=event.session_id, status=event.status, event_at=event.event_created_at,
+                  source="webhook", decision=decision, workflow_id=payload.get("workflow_id"),
+                  vendor_data=payload.get("vendor_data"), metadata=metadata, environment=payload.get("environment"),
+                  inbox_event_id=event.id)
+
+
+def _process_batch(engine: Engine, ids: list[int], reports: dict[int, PreparedReport],
+                   ) -> list[notify.SessionChanged]:
+    if not ids:
+        return []
     with write_lock(engine), Session(engine, expire_on_commit=False) as db, db.begin():
         claimed = set(db.execute(update(InboxEvent).where(col(InboxEvent.id).in_(ids),
                                                           col(InboxEvent.processed_at).is_(None))
                                  .values(processed_at=utcnow(), attempts=InboxEvent.attempts + 1)
                                  .returning(col(InboxEvent.id))).scalars())
-        events = db.exec(select(InboxEvent).where(col(InboxEvent.id).in_(claimed))
-                         .order_by(col(InboxEvent.id))).all()
-        for event in events:
-            change = _apply(db, event)
-            if change is not None:
-                # One announcement per session per batch: listeners re-read the session anyway.
-                changes[change.session_id] = change
-            db.flush()
+        # Arrival order within the batch (ids ascend), only what this worker claimed.
+        applied = apply_reports(db, [reports[i] for i in ids if i in claimed and i in reports])
+    changes: dict[str, notify.SessionChanged] = {}
+    for result in applied:
+        if result.status_changed or result.decision_stored:
+            # One announcement per session per batch (listeners re-read the session); "status" if any was one.
+            kind = "status" if result.status_changed else "decision"
+            if result.session_id in changes and changes[result.session_id].kind == "status":
+                kind = "status"
+            changes[result.session_id] = notify.SessionChanged(result.session_id, result.status, kind)
     return list(changes.values())
 
 
-def _process_one(engine: Engine, inbox_id: int | None) -> notify.SessionChanged | None:
+def _process_one(engine: Engine, inbox_id: int) -> notify.SessionChanged | None:
     with write_lock(engine), Session(engine, expire_on_commit=False) as db:
         try:
             with db.begin():
@@ -209,21 +332,20 @@ def _process_one(engine: Engine, inbox_id: int | None) -> notify.SessionChanged 
             # Leave the row unprocessed (the claim rolled back) but remember why, for the admin view.
             log.exception("inbox event %s failed to process", inbox_id)
             with db.begin():
-                db.execute(update(InboxEvent).where(col(InboxEvent.id) == inbox_id)
-                           .values(attempts=InboxEvent.attempts + 1, last_error=type(exc).__name__[:500]))
+                attempts = db.execute(update(InboxEvent).where(col(InboxEvent.id) == inbox_id)
+                                      .values(attempts=InboxEvent.attempts + 1, last_error=type(exc).__name__[:500])
+                                      .returning(col(InboxEvent.attempts))).scalar()
+            if attempts is not None and attempts >= MAX_ATTEMPTS:
+                log.error("inbox event %s failed %d times; left unprocessed for an operator", inbox_id, attempts)
             return None
 
 
 def _apply(db: Session, event: InboxEvent) -> notify.SessionChanged | None:
-    if event.webhook_type not in SESSION_TYPES or not event.session_id or not event.status:
-        return None  # stored for the record; nothing to apply to a verification session
-    payload = json.loads(event.body)
-    decision = payload.get("decision") if isinstance(payload.get("decision"), dict) else None
-    metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
-    applied = apply_report(db, session_id=event.session_id, status=event.status, event_at=event.event_created_at,
-                           source="webhook", decision=decision, workflow_id=payload.get("workflow_id"),
-                           vendor_data=payload.get("vendor_data"), metadata=metadata,
-                           environment=payload.get("environment"), inbox_event_id=event.id)
+    report = _report(PendingEvent(event.id or 0, event.webhook_type, event.session_id, event.status,
+                              event.event_created_at, json.loads(event.body)))
+    if report is None:
+        return None
+    applied = apply_reports(db, [report])[0]
     if applied.status_changed or applied.decision_stored:
         return notify.SessionChanged(applied.session_id, applied.status,
                                      "status" if applied.status_changed else "decision")
@@ -231,14 +353,14 @@ def _apply(db: Session, event: InboxEvent) -> notify.SessionChanged | None:
 
 
 class GroupCommitter:
-    """Batches concurrent inbox inserts into one transaction and wakes the processor afterwards."""
+    """Batches concurrent inbox inserts into one transaction and hands the new rows to the processor afterwards."""
 
-    def __init__(self, engine: Engine, on_committed: Callable[[], None] | None = None) -> None:
+    def __init__(self, engine: Engine, on_committed: Callable[[list[PendingEvent]], None] | None = None) -> None:
         """Create the committer.
 
         Args:
             engine: Database engine.
-            on_committed: Called (on the loop) after each successful batch commit.
+            on_committed: Called (on the loop) after each successful batch commit with the rows that were new.
         """
         self.engine = engine
         self.on_committed = on_committed
@@ -273,18 +395,20 @@ class GroupCommitter:
             batch = [await queue.get()]
             while len(batch) < MAX_BATCH and not queue.empty():
                 batch.append(queue.get_nowait())
+            rows = [row for row, _ in batch]
             try:
-                results = await asyncio.to_thread(commit_batch, self.engine, [row for row, _ in batch])
+                ids = await asyncio.to_thread(commit_batch, self.engine, rows)
             except Exception as exc:  # every waiter learns the batch failed: each answers 503
                 for _, future in batch:
                     if not future.done():
                         future.set_exception(exc)
                 continue
-            for (_, future), inserted in zip(batch, results, strict=True):
+            for (_, future), inbox_id in zip(batch, ids, strict=True):
                 if not future.done():
-                    future.set_result(inserted)
+                    future.set_result(inbox_id is not None)
             if self.on_committed is not None:
-                self.on_committed()
+                self.on_committed([PendingEvent(i, r.webhook_type, r.session_id, r.status, r.event_created_at,
+                                                r.payload) for r, i in zip(rows, ids, strict=True) if i is not None])
 
     async def close(self) -> None:
         """Stop the batching task (pending waiters were already answered or get cancelled)."""
@@ -295,26 +419,42 @@ class GroupCommitter:
 
 
 class InboxProcessor:
-    """Runs :func:`process_pending` whenever woken (after commits) and on a slow sweep (after crashes)."""
+    """Applies committed rows soon after each commit (woken by the committer) and on a slow sweep (after crashes).
 
-    def __init__(self, engine: Engine, sweep_seconds: float = 5.0, batch: int = 10) -> None:
+    Acknowledging comes first: Didit gives up on a receiver slower than 5 s, and SQLite has one writer. While
+    deliveries keep arriving, processing takes at most ``burst_share`` of the wall time in batches of ``batch``
+    (short write transactions), so it lags during a burst; it catches up in batches of ``idle_batch`` afterwards.
+    """
+
+    def __init__(self, engine: Engine, sweep_seconds: float = 5.0, batch: int = 100, idle_batch: int = 500,
+                 burst_share: float = 0.2) -> None:
         """Create the processor.
 
         Args:
             engine: Database engine.
             sweep_seconds: Interval of the safety sweep for rows left unprocessed.
-            batch: Events applied per transaction.
+            batch: Events applied per transaction while deliveries are arriving.
+            idle_batch: Events applied per transaction otherwise.
+            burst_share: Largest share of wall time processing takes while deliveries are arriving.
         """
         self.engine = engine
         self.sweep_seconds = sweep_seconds
         self.batch = batch
+        self.idle_batch = idle_batch
+        self.burst_share = burst_share
+        self.cache = PayloadCache()
         self.last_commit = 0.0
         self._wake: asyncio.Event | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
 
-    def wake(self) -> None:
-        """Ask for a processing pass soon (safe to call many times); called after each inbox commit."""
+    def wake(self, committed: list[PendingEvent] | None = None) -> None:
+        """Ask for a processing pass soon (safe to call many times); called after each inbox commit.
+
+        Args:
+            committed: The rows just committed, with their parsed bodies (spares processing a decrypt + parse).
+        """
         self.last_commit = time.monotonic()
+        if committed:
+            self.cache.put(committed)
         if self._wake is not None:
             self._wake.set()
 
@@ -323,28 +463,28 @@ class InboxProcessor:
         return time.monotonic() - self.last_commit < 0.05
 
     async def run(self) -> None:
-        """Process until cancelled."""
+        """Process until cancelled (a first pass at start picks up rows left by a previous run)."""
         self._wake = asyncio.Event()
+        self._wake.set()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
             self._wake.clear()
-            started = time.monotonic()
-            try:
-                changes = await asyncio.to_thread(process_pending, self.engine, self.batch)
-            except Exception:
-                log.exception("inbox processing pass failed; retrying on the next pass")
-                continue
-            for change in changes:
-                await notify.publish(change)
-            if len(changes) or self._wake.is_set():
-                # Acknowledging comes first (Didit gives up on a receiver slower than 5 s, and SQLite has one
-                # writer): while deliveries keep arriving, processing takes at most a quarter of the worker in
-                # short transactions, and catches up when they stop.
-                busy = time.monotonic() - started
+            while True:
+                started = time.monotonic()
+                limit = self.batch if self.ingest_active() else self.idle_batch
+                try:
+                    changes, seen = await asyncio.to_thread(process_pass, self.engine, limit, self.cache)
+                except Exception:
+                    log.exception("inbox processing pass failed; retrying on the next pass")
+                    break
+                for change in changes:
+                    await notify.publish(change)
+                if seen < limit:
+                    break  # drained; the next commit wakes us
                 if self.ingest_active():
-                    await asyncio.sleep(3 * busy)
-                self._wake.set()
+                    busy = time.monotonic() - started
+                    await asyncio.sleep(busy * (1 - self.burst_share) / self.burst_share)
 
 
 @contextlib.asynccontextmanager

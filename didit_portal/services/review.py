@@ -330,7 +330,13 @@ def confirm_for_session(db: Session, *, session_id: str) -> list[int]:
     return confirmed
 
 
-def _confirm(engine: Engine, session_id: str) -> None:
+def confirm_now(engine: Engine, session_id: str) -> None:
+    """Confirm a session's in-flight actions in a transaction of its own (see :func:`confirm_for_session`).
+
+    Args:
+        engine: Database engine.
+        session_id: The session.
+    """
     with write_lock(engine), session_scope(engine) as db:
         confirm_for_session(db, session_id=session_id)
 
@@ -348,7 +354,7 @@ def install_confirmer(engine: Engine) -> Callable[[], None]:
 
     async def on_change(change: notify.SessionChanged) -> None:
         if change.kind == "status" and change.status in MANUAL_TO:
-            await asyncio.to_thread(_confirm, engine, change.session_id)
+            await asyncio.to_thread(confirm_now, engine, change.session_id)
 
     return notify.subscribe(on_change)
 

@@ -4,19 +4,28 @@ Ordering: Didit's event ``created_at`` (kept across retries, unlike ``timestamp`
 seconds — common, Didit emits ``In Progress`` and the result within one second — the documented transition
 graph decides which came first; when it cannot tell, arrival order wins. A late event is still recorded in
 the history (``applied=False``) so the timeline shows everything Didit said.
+
+Reports are applied in batches (:func:`apply_reports`): one query loads every session of the batch (``FOR
+UPDATE`` on PostgreSQL), the new states are computed in Python, and the history, decisions and session rows
+are written with one executemany each. The expensive, database-independent part — validating decisions and
+encrypting what gets stored — is :func:`prepare_reports`, which the inbox runs before it takes the write lock.
+:func:`apply_report` is the single-report form of the same code.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import LargeBinary, bindparam, insert, update
+from sqlalchemy import select as core_select
 from sqlmodel import Session, col, select
 
 from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus
 from didit_portal.didit.schemas import Decision as DecisionSchema
 from didit_portal.models import Decision, StatusTransition, VerificationSession, utcnow
+from didit_portal.security import encrypt_json
 
 _S = SessionStatus
 _MANUAL_FROM = {_S.APPROVED, _S.DECLINED, _S.IN_REVIEW, _S.KYC_EXPIRED, _S.ABANDONED, _S.RESUBMITTED}
@@ -29,6 +38,12 @@ FORWARD: frozenset[tuple[str, str]] = frozenset(
     | {(_S.AWAITING_USER, t) for t in (_S.IN_REVIEW, _S.APPROVED, _S.DECLINED)}
     | {(f, t) for f in _MANUAL_FROM for t in _MANUAL_TO if f != t}
 )
+#: Bound parameters per ``IN (...)`` list: far under SQLite's and PostgreSQL's limits.
+_CHUNK = 500
+
+_VS = VerificationSession.__table__  # pyright: ignore[reportAttributeAccessIssue]
+_DEC = Decision.__table__  # pyright: ignore[reportAttributeAccessIssue]
+_ST = StatusTransition.__table__  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def supersedes(current: str | None, current_at: int, new: str, new_at: int) -> bool:
@@ -64,6 +79,229 @@ class Applied:
     needs_decision: bool
 
 
+@dataclass(frozen=True)
+class Report:
+    """One status report (a webhook's or the API's) about a session, as :func:`apply_reports` takes it."""
+
+    session_id: str
+    status: str
+    event_at: int
+    source: str
+    decision: dict[str, Any] | None = None
+    workflow_id: str | None = None
+    vendor_data: str | None = None
+    metadata: dict[str, Any] | None = None
+    environment: str | None = None
+    inbox_event_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PreparedReport:
+    """A validated report with its stored forms encrypted (no database needed to build it)."""
+
+    report: Report
+    decision_status: str | None = None
+    decision_warnings: bool = False
+    decision_enc: bytes | None = None
+    metadata_enc: bytes | None = None
+
+
+def prepare_reports(reports: Sequence[Report]) -> list[PreparedReport]:
+    """Validate reports and encrypt what they store, without touching the database.
+
+    Args:
+        reports: Reports in arrival order.
+
+    Returns:
+        One :class:`PreparedReport` per report.
+
+    Raises:
+        ValueError: A status is not one of Didit's exact strings, or a decision is malformed
+            (``pydantic.ValidationError`` is a ``ValueError``).
+    """
+    prepared: list[PreparedReport] = []
+    for report in reports:
+        SessionStatus(report.status)  # exact strings only; raises ValueError for anything else
+        if report.decision is None:
+            prepared.append(PreparedReport(report, metadata_enc=_enc(report.metadata)))
+            continue
+        parsed = DecisionSchema.model_validate(report.decision)
+        prepared.append(PreparedReport(report, str(parsed.status), parsed.has_warnings(),
+                                       encrypt_json(report.decision), _enc(report.metadata)))
+    return prepared
+
+
+def _enc(value: dict[str, Any] | None) -> bytes | None:
+    return None if value is None else encrypt_json(value)
+
+
+@dataclass
+class _Row:
+    """A session's state while a batch is applied to it."""
+
+    status: str
+    status_event_at: int
+    workflow_id: str | None
+    vendor_data: str | None
+    environment: str | None
+    decision_missing: bool
+    has_warnings: bool
+    latest_at: int | None  # event_at of the latest stored decision
+    new: bool
+    origin: str = ""
+    metadata_enc: bytes | None = None
+    metadata_set: bool = False
+    db_latest_superseded: bool = False
+    pending_latest: dict[str, Any] | None = field(default=None, repr=False)
+
+
+def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> list[Applied]:
+    """Apply reports in order inside the caller's transaction, with a handful of statements for the whole batch.
+
+    Same rules as one :func:`apply_report` call per report, in order: sessions we did not create (console,
+    UniLink) are created, every reported status lands in the history, a decision is stored when it is at least
+    as new as the latest one (older ones stay as history), and a decided status without its decision is flagged.
+
+    Args:
+        db: Open session; the caller commits. Its pending ORM changes are flushed first.
+        reports: Reports (or :func:`prepare_reports` output) in arrival order.
+
+    Returns:
+        One :class:`Applied` per report, in order.
+
+    Raises:
+        ValueError: A report is invalid (nothing of the batch is written then).
+        sqlalchemy.exc.SQLAlchemyError: The database refused (the caller rolls back).
+    """
+    if not reports:
+        return []
+    prepared = [r if isinstance(r, PreparedReport) else None for r in reports]
+    if any(p is None for p in prepared):
+        todo = prepare_reports([r for r in reports if isinstance(r, Report)])
+        it = iter(todo)
+        prepared = [p if p is not None else next(it) for p in prepared]
+    items: list[PreparedReport] = [p for p in prepared if p is not None]
+    db.flush()
+    rows = _load(db, items)
+    now = utcnow()
+    transitions: list[dict[str, Any]] = []
+    decisions: list[dict[str, Any]] = []
+    results: list[Applied] = []
+    for item in items:
+        report = item.report
+        sid = report.session_id
+        row = rows.get(sid)
+        if row is None:
+            row = rows[sid] = _Row(report.status, report.event_at, report.workflow_id, report.vendor_data,
+                                   report.environment, False, False, None, new=True, origin=report.source,
+                                   metadata_enc=item.metadata_enc, metadata_set=True)
+            previous: str | None = None
+            changed = True
+        else:
+            previous = row.status
+            changed = supersedes(row.status, row.status_event_at, report.status, report.event_at)
+            if changed:
+                row.status = report.status
+                row.status_event_at = report.event_at
+            row.workflow_id = row.workflow_id or report.workflow_id
+            row.vendor_data = row.vendor_data or report.vendor_data
+            if report.metadata is not None and changed:
+                row.metadata_enc, row.metadata_set = item.metadata_enc, True
+            row.environment = row.environment or report.environment
+        if previous != report.status or not changed:
+            transitions.append({"session_id": sid, "from_status": previous, "to_status": report.status,
+                                "event_at": report.event_at, "source": report.source, "applied": changed,
+                                "inbox_event_id": report.inbox_event_id, "recorded_at": now})
+        stored = False
+        if item.decision_enc is not None:
+            stored = row.latest_at is None or report.event_at >= row.latest_at
+            if stored:
+                if row.pending_latest is not None:
+                    row.pending_latest["is_latest"] = False  # superseded within this batch
+                elif row.latest_at is not None:
+                    row.db_latest_superseded = True
+                row.latest_at = report.event_at
+                row.has_warnings = item.decision_warnings
+            decision = {"session_id": sid, "status": item.decision_status, "source": report.source,
+                        "event_at": report.event_at, "is_latest": stored, "has_warnings": item.decision_warnings,
+                        "payload_enc": item.decision_enc, "received_at": now}
+            decisions.append(decision)
+            if stored:
+                row.pending_latest = decision
+        needs = changed and report.status in DECISION_STATUSES and report.decision is None
+        if needs:
+            row.decision_missing = True
+        elif stored and report.decision is not None and report.decision.get("status") == row.status:
+            row.decision_missing = False  # the decision for the current status has arrived
+        results.append(Applied(sid, row.status, changed and previous != report.status, stored, needs))
+    _write(db, rows, transitions, decisions, now)
+    return results
+
+
+def _load(db: Session, items: Sequence[PreparedReport]) -> dict[str, _Row]:
+    sids = list(dict.fromkeys(item.report.session_id for item in items))
+    with_decisions = {item.report.session_id for item in items if item.decision_enc is not None}
+    rows: dict[str, _Row] = {}
+    for start in range(0, len(sids), _CHUNK):
+        chunk = sids[start : start + _CHUNK]
+        # FOR UPDATE (in key order, so two workers never deadlock) serialises workers applying events of one
+        # session on PostgreSQL; SQLite ignores it (its writers are serialised by the database lock anyway).
+        found = db.execute(
+            core_select(_VS.c.session_id, _VS.c.status, _VS.c.status_event_at, _VS.c.workflow_id, _VS.c.vendor_data,
+                   _VS.c.environment, _VS.c.decision_missing, _VS.c.has_warnings)
+            .where(_VS.c.session_id.in_(chunk)).order_by(_VS.c.session_id).with_for_update())
+        for r in found:
+            rows[r.session_id] = _Row(r.status, r.status_event_at, r.workflow_id, r.vendor_data, r.environment,
+                                      bool(r.decision_missing), bool(r.has_warnings), None, new=False)
+        wanted = [sid for sid in chunk if sid in rows and sid in with_decisions]
+        if wanted:
+            latest = db.execute(core_select(_DEC.c.session_id, _DEC.c.event_at)
+                                .where(_DEC.c.session_id.in_(wanted), _DEC.c.is_latest.is_(True)))
+            for sid, event_at in latest:
+                current = rows[sid].latest_at
+                rows[sid].latest_at = event_at if current is None else max(current, event_at)
+    return rows
+
+
+def _write(db: Session, rows: dict[str, _Row], transitions: list[dict[str, Any]],
+           decisions: list[dict[str, Any]], now: Any) -> None:
+    def state(sid: str, row: _Row) -> dict[str, Any]:
+        return {"b_sid": sid, "status": row.status, "status_event_at": row.status_event_at,
+                "workflow_id": row.workflow_id, "vendor_data": row.vendor_data, "environment": row.environment,
+                "decision_missing": row.decision_missing, "has_warnings": row.has_warnings, "updated_at": now,
+                "last_seen_at": now}
+
+    new = [{**state(sid, row), "origin": row.origin, "metadata_enc": row.metadata_enc, "created_at": now}
+           for sid, row in rows.items() if row.new]
+    if new:
+        db.execute(insert(_VS).values(session_id=bindparam("b_sid"),
+                                      metadata=bindparam("metadata_enc", type_=LargeBinary)), new)
+    for with_metadata in (False, True):
+        changed = [state(sid, row) | ({"metadata_enc": row.metadata_enc} if with_metadata else {})
+                   for sid, row in rows.items() if not row.new and row.metadata_set is with_metadata]
+        if changed:
+            stmt = update(_VS).where(_VS.c.session_id == bindparam("b_sid"))
+            if with_metadata:
+                stmt = stmt.values(metadata=bindparam("metadata_enc", type_=LargeBinary))
+            db.execute(stmt, changed)
+    superseded = [sid for sid, row in rows.items() if row.db_latest_superseded]
+    for start in range(0, len(superseded), _CHUNK):
+        db.execute(update(_DEC).where(_DEC.c.session_id.in_(superseded[start : start + _CHUNK]),
+                                      _DEC.c.is_latest.is_(True)).values(is_latest=False))
+    if transitions:
+        db.execute(insert(_ST), transitions)
+    if decisions:
+        db.execute(insert(_DEC).values(payload=bindparam("payload_enc", type_=LargeBinary)), decisions)
+    _expire(db, rows)
+
+
+def _expire(db: Session, rows: dict[str, _Row]) -> None:
+    # The writes above bypass the ORM: objects of these sessions already loaded by the caller must re-read.
+    for obj in list(db.identity_map.values()):
+        if isinstance(obj, VerificationSession | Decision) and obj.session_id in rows:
+            db.expire(obj)
+
+
 def apply_report(
     db: Session,
     *,
@@ -81,7 +319,8 @@ def apply_report(
     """Apply one status report (from a webhook or the API) inside the caller's transaction.
 
     Creates sessions we did not create (console, UniLink), records history, stores a decision when it is
-    newer than the stored one, and flags a decided status that came without its decision.
+    newer than the stored one, and flags a decided status that came without its decision. The single-report
+    form of :func:`apply_reports`.
 
     Args:
         db: Open session; the caller commits.
@@ -99,46 +338,10 @@ def apply_report(
     Returns:
         An :class:`Applied` summary.
     """
-    SessionStatus(status)  # exact strings only; raises ValueError for anything else
-    row = _locked(db, session_id)
-    if row is None:
-        row = VerificationSession(session_id=session_id, status=status, status_event_at=event_at,
-                                  origin=source, workflow_id=workflow_id, vendor_data=vendor_data,
-                                  metadata_=metadata, environment=environment)
-        db.add(row)
-        db.flush()
-        previous: str | None = None
-        changed = True
-    else:
-        previous = row.status
-        changed = supersedes(row.status, row.status_event_at, status, event_at)
-        if changed:
-            row.status = status
-            row.status_event_at = event_at
-        row.workflow_id = row.workflow_id or workflow_id
-        row.vendor_data = row.vendor_data or vendor_data
-        if metadata is not None and changed:
-            row.metadata_ = metadata
-        row.environment = row.environment or environment
-    now = utcnow()
-    row.last_seen_at = now
-    row.updated_at = now
-    if previous != status or not changed:
-        db.add(StatusTransition(session_id=session_id, from_status=previous, to_status=status, event_at=event_at,
-                                source=source, applied=changed, inbox_event_id=inbox_event_id))
-
-    stored = False
-    if decision is not None:
-        stored = store_decision(db, session_id=session_id, decision=decision, event_at=event_at, source=source)
-        if stored:
-            row.has_warnings = DecisionSchema.model_validate(decision).has_warnings()
-    needs = changed and status in DECISION_STATUSES and decision is None
-    if needs:
-        row.decision_missing = True
-    elif stored and decision is not None and decision.get("status") == row.status:
-        row.decision_missing = False  # the decision for the current status has arrived
-    db.add(row)
-    return Applied(session_id, row.status, changed and previous != status, stored, needs)
+    report = Report(session_id=session_id, status=status, event_at=event_at, source=source, decision=decision,
+                    workflow_id=workflow_id, vendor_data=vendor_data, metadata=metadata, environment=environment,
+                    inbox_event_id=inbox_event_id)
+    return apply_reports(db, [report])[0]
 
 
 def store_decision(db: Session, *, session_id: str, decision: dict[str, Any], event_at: int, source: str) -> bool:
@@ -164,13 +367,6 @@ def store_decision(db: Session, *, session_id: str, decision: dict[str, Any], ev
     db.add(Decision(session_id=session_id, status=str(parsed.status), source=source, event_at=event_at,
                     is_latest=is_latest, has_warnings=parsed.has_warnings(), payload=decision))
     return is_latest
-
-
-def _locked(db: Session, session_id: str) -> VerificationSession | None:
-    # FOR UPDATE serialises two workers applying events of one session on PostgreSQL; SQLite ignores it
-    # (its writers are serialised by the database lock anyway).
-    return db.exec(select(VerificationSession).where(VerificationSession.session_id == session_id)
-                   .with_for_update()).first()
 
 
 def latest_decision(db: Session, session_id: str) -> dict[str, Any] | None:

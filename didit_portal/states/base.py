@@ -12,6 +12,7 @@ How feature states guard their handlers (any browser can call any public handler
 
     class QueueState(StaffState):
         @rx.event
+        @requires("viewer")
         def load(self) -> None:                      # page on_load: quiet refusal, no exception
             principal = self._guard("viewer")
             if principal is None:
@@ -19,9 +20,14 @@ How feature states guard their handlers (any browser can call any public handler
             ...                                      # use principal.user_id / principal.role (mask for viewers)
 
         @rx.event
+        @requires("reviewer")
         def approve(self, reason: str) -> None:      # an action: refuse loudly
             principal = self._require("reviewer")    # raises Unauthorized before anything happens
             ...
+
+    (Declare each handler's minimum role with ``@requires("viewer")`` under ``@rx.event``: the access-walk test
+    calls every public handler of every ``StaffState`` subclass as anonymous and as each role, fails when a
+    handler lacks the marker, and checks lower roles are refused and the handler guards with that role.)
 
     app.add_page(queue_page, route=routes.ADMIN,
                  on_load=[StaffState.check_access("viewer"), QueueState.load])
@@ -34,6 +40,8 @@ those are display copies for the browser. Background events (``@rx.event(backgro
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import reflex as rx
@@ -62,6 +70,33 @@ def cookie_value(cookie_header: str, name: str = COOKIE_NAME) -> str | None:
         if sep and key == name and value:
             return value.strip().strip('"')
     return None
+
+
+#: ``requires(PUBLIC)``: a handler anyone may call (it must still never reveal or change protected data).
+PUBLIC = "public"
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def requires(role: str) -> Callable[[_F], _F]:
+    """Declare a handler's minimum role, for the access-walk test (``tests/unit/test_access_walk.py``).
+
+    A marker only: the handler still calls ``self._guard(role)`` / ``self._require(role)`` itself, and the test
+    checks it does so with this role and that every lower role is refused. Put it under ``@rx.event``.
+
+    Args:
+        role: One of ``ROLES``, or :data:`PUBLIC`.
+
+    Returns:
+        A decorator returning the function unchanged (with ``__min_role__`` set).
+    """
+    if role != PUBLIC and role not in ROLES:
+        raise ValueError(f"unknown role {role!r}")
+
+    def mark(fn: _F) -> _F:
+        fn.__min_role__ = role  # type: ignore[attr-defined]
+        return fn
+
+    return mark
 
 
 def _valid_role(role: str) -> str:
@@ -162,6 +197,7 @@ class StaffState(rx.State):
         return principal if allowed else None
 
     @rx.event
+    @requires(PUBLIC)
     def check_access(self, min_role: str) -> EventSpec | None:
         """Page ``on_load`` gate: anonymous → ``/login?next=…``; too low a role → the 403 message.
 
@@ -180,6 +216,7 @@ class StaffState(rx.State):
         return None
 
     @rx.event
+    @requires(PUBLIC)
     def refresh_identity(self) -> None:
         """Refresh the display copies (the header's sign-in controls); any page may call it on load."""
         self._principal()

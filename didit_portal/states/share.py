@@ -3,8 +3,9 @@
 Auth + Data sends no webhooks, so while the page is open a background event asks Didit for the status about
 once a second (:func:`~didit_portal.services.links.poll_data_session`, which on ``confirmed`` fetches and stores
 ``user_data`` encrypted). It stops when the tab disconnects, when the request is answered, or after
-:data:`MAX_POLL_SECONDS`. An expired data session is replaced (:func:`~didit_portal.services.links.refresh_data_session`)
-and the QR code redrawn. The browser gets the status, the QR code and the scopes in words — never the data.
+:data:`MAX_POLL_SECONDS`. An expired data session is replaced
+(:func:`~didit_portal.services.links.refresh_data_session`) and the QR code redrawn. The browser gets the
+status, the QR code and the scopes in words — never the data.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import time
 from typing import Any
 
 import reflex as rx
+from reflex_components_radix.themes.base import LiteralAccentColor
 from sqlmodel import Session
 
 from didit_portal import i18n
@@ -33,6 +35,10 @@ POLL_INTERVAL = 1.0
 MAX_POLL_SECONDS = 30 * 60
 #: Statuses after which nothing changes any more.
 FINISHED = frozenset({"confirmed", "declined"})
+#: Badge colour per status (the rest: the accent colour).
+STATUS_COLORS: dict[str, LiteralAccentColor] = {
+    "confirmed": "green", "declined": "red", "retrieved": "amber", "expired": "gray",
+}
 
 
 def _view(token: str = "", share_id: str = "") -> dict[str, Any] | None:
@@ -57,7 +63,7 @@ class ShareState(rx.State):
     #: The QR code of Didit's authorize URL, as SVG markup rendered on the server.
     qr: str = ""
     #: The requested scopes in plain words.
-    scope_words: list[str] = []  # noqa: RUF012 -- a Reflex state var default, copied per instance
+    scope_words: list[str] = []
     lang: str = i18n.DEFAULT_LANGUAGE
     loaded: bool = False
     found: bool = False
@@ -86,6 +92,15 @@ class ShareState(rx.State):
         """
         known = self.status in {"initialized", "retrieved", "confirmed", "declined", "expired"}
         return i18n.t(self.lang, f"share.status.{self.status if known else 'unknown'}")
+
+    @rx.var
+    def status_color(self) -> LiteralAccentColor:
+        """The status badge's colour.
+
+        Returns:
+            A Radix accent colour.
+        """
+        return STATUS_COLORS.get(self.status, "teal")
 
     @rx.var
     def show_qr(self) -> bool:

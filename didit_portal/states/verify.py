@@ -15,6 +15,7 @@ from typing import Any
 
 import reflex as rx
 from reflex.istate.manager.token import BaseStateToken
+from reflex_components_radix.themes.base import LiteralAccentColor
 from sqlmodel import Session
 
 from didit_portal import i18n
@@ -31,6 +32,11 @@ log = logging.getLogger(__name__)
 AUTO_RESTART = frozenset({"Abandoned", "Expired"})
 #: Statuses after which the user may ask for a fresh session with a button.
 MANUAL_RESTART = frozenset({"Kyc Expired"})
+#: Badge colour per status (the rest: the accent colour).
+STATUS_COLORS: dict[str, LiteralAccentColor] = {
+    "Approved": "green", "Declined": "red", "In Review": "amber", "Resubmitted": "amber",
+    "Abandoned": "gray", "Expired": "gray", "Kyc Expired": "orange",
+}
 
 _client: DiditClient | None = None
 
@@ -120,6 +126,15 @@ class VerifyState(rx.State):
             One sentence (may be empty).
         """
         return i18n.status_message(self.lang, self.status, on_phone=not self.started_here)[1]
+
+    @rx.var
+    def status_color(self) -> LiteralAccentColor:
+        """The status badge's colour.
+
+        Returns:
+            A Radix accent colour.
+        """
+        return STATUS_COLORS.get(self.status, "teal")
 
     @rx.var
     def can_restart(self) -> bool:

@@ -6,6 +6,7 @@ view, start again after expiry, and the Auth + Data share lifecycle up to the st
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -181,15 +182,26 @@ async def test_share_lifecycle_confirm(portal: Settings, client: DiditClient, db
 
 async def test_share_refresh_after_expiry(portal: Settings, client: DiditClient, db_url: str) -> None:
     engine = get_engine(db_url)
-    share, _ = await links.create_data_request(engine, client, vendor_data=None, scope="email", settings=portal)
-    same = await links.refresh_data_session(engine, client, share)
-    assert same.data_session_id == share.data_session_id  # still open: nothing to refresh
-    with Session(engine) as db:
-        row = db.get(DataTransferSession, share.data_session_id)
-        assert row is not None
-        row.status = "expired"
-        db.add(row)
-        db.commit()
-    refreshed = await links.refresh_data_session(engine, client, share)
-    assert refreshed.id == share.id and refreshed.data_session_id != share.data_session_id
-    assert await links.poll_data_session(engine, client, refreshed) == "initialized"
+    changes: list[notify.SessionChanged] = []
+    unsubscribe = notify.subscribe(changes.append)
+    try:
+        share, _ = await links.create_data_request(engine, client, vendor_data=None, scope="email", settings=portal)
+        same = await links.refresh_data_session(engine, client, share)
+        assert same.data_session_id == share.data_session_id  # still open: nothing to refresh
+        # Let the sandbox's data session run out (its TTL is minutes; move its deadline instead of waiting).
+        with sqlite3.connect(portal.portal_data_dir / "sandbox.db") as sandbox_db:
+            moved = sandbox_db.execute("UPDATE auth_sessions SET expires_at = 0 WHERE session_id = ?",
+                                       (share.data_session_id,)).rowcount
+        assert moved == 1
+        assert await links.poll_data_session(engine, client, share) == "expired"
+        assert ("expired", "data_transfer") in [(c.status, c.kind) for c in changes]
+        with Session(engine) as db:
+            assert links.share_view(db, share)["status"] == "expired"
+        refreshed = await links.refresh_data_session(engine, client, share)
+        assert refreshed.id == share.id and refreshed.data_session_id != share.data_session_id
+        assert await links.poll_data_session(engine, client, refreshed) == "initialized"
+        with Session(engine) as db:
+            view = links.share_view(db, refreshed)
+        assert view["status"] == "initialized" and view["data_session_id"] == refreshed.data_session_id
+    finally:
+        unsubscribe()

@@ -12,6 +12,7 @@ Chromium fixtures (``page_factory``: pages that fail the test on any console err
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
@@ -21,6 +22,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -164,3 +166,55 @@ def shots_dir() -> Path:
     """
     SHOTS_DIR.mkdir(parents=True, exist_ok=True)
     return SHOTS_DIR
+
+
+# ---- End-user links (verification and share pages) ------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LinkFactory:
+    """Creates ``/verify/{token}`` and ``/share/{token}`` links in a running portal (see ``linkfactory.py``)."""
+
+    portal: Portal
+
+    def _run(self, *args: str) -> dict[str, Any]:
+        port = self.portal.origin.rsplit(":", 1)[1]
+        env = {key: value for key, value in os.environ.items() if key not in _PORTAL_SETTINGS}
+        env.update(PORT=port, PORTAL_DATA_DIR=str(self.portal.data_dir), PUBLIC_BASE_URL=self.portal.origin)
+        result = subprocess.run([str(VENV_BIN / "python"), "-m", "tests.browser.portal.linkfactory", *args],
+                                cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, f"link factory failed:\n{result.stderr[-3000:]}"
+        return json.loads(result.stdout)
+
+    def verification(self, vendor_data: str, *, language: str | None = None,
+                     return_url: str | None = None) -> dict[str, Any]:
+        """A new verification link: ``{token, path, link_id, session_id, hosted_url, status}``."""
+        args = ["verify", "--vendor-data", vendor_data]
+        if language:
+            args += ["--language", language]
+        if return_url:
+            args += ["--return-url", return_url]
+        return self._run(*args)
+
+    def share(self, scope: str = "names email", vendor_data: str | None = None) -> dict[str, Any]:
+        """A new share link: ``{token, path, share_id, data_session_id, authorize_url}``."""
+        args = ["share", "--scope", scope]
+        if vendor_data:
+            args += ["--vendor-data", vendor_data]
+        return self._run(*args)
+
+    def sandbox_outcome(self, session_id: str, outcome: str) -> dict[str, Any]:
+        """Drive a session through the embedded sandbox's control API (contract §10.4)."""
+        response = httpx.post(f"{self.portal.origin}/didit-sandbox/sandbox/sessions/{session_id}/outcome",
+                              json={"outcome": outcome}, timeout=10)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+
+@pytest.fixture(scope="session")
+def links(portal: Portal) -> LinkFactory:
+    """Create end-user links in the session's portal.
+
+    Returns:
+        The factory.
+    """
+    return LinkFactory(portal)

@@ -1,0 +1,196 @@
+"""Push latency of the live verification page: from the webhook's 200 to the new status in the DOM.
+
+    .venv/bin/python bench/push_latency.py [--rounds 20] [--pages 1 50] [--origin URL --data-dir DIR]
+
+Without ``--origin`` it starts the portal exactly as ``make run`` does (prod mode, one port, embedded sandbox,
+SQLite) in a scratch data folder. It creates one verification link, opens N Chromium tabs on ``/verify/{token}``
+(375 px wide, so no tab loads the embedded flow and only the push path is measured), then sends signed
+``status.updated`` webhooks for the link's session, alternating ``In Progress`` and ``Resubmitted`` (statuses
+that carry no decision, so no reconciliation interferes). For each webhook ``t0`` is taken when the portal
+answers 200; each tab records, with a MutationObserver, the wall-clock time the status text changed. Chromium
+and this script share the machine's clock.
+
+Output: p50/p95/max per-tab latency and the p95 of "all N tabs updated", in milliseconds.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Page, sync_playwright
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from didit_portal.config import EMBEDDED_SANDBOX_WEBHOOK_SECRET  # noqa: E402
+from didit_portal.didit.signatures import sign_headers  # noqa: E402
+from tests.browser.portal.conftest import _PORTAL_SETTINGS, reflex_env  # noqa: E402
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-quic", "--disable-background-timer-throttling",
+                 "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"]
+STATUSES = ("In Progress", "Resubmitted")
+
+# Arms a MutationObserver that stamps the moment the status text becomes `status` (window.__seen, epoch ms).
+WATCH = """status => {
+  window.__seen = null;
+  const el = document.querySelector('[data-testid="verify-status"]');
+  const observer = new MutationObserver(() => {
+    if (el.textContent === status) {
+      observer.disconnect();
+      window.__seen = performance.timeOrigin + performance.now();
+    }
+  });
+  observer.observe(el, {childList: true, characterData: true, subtree: true});
+}"""
+
+
+def _free_port() -> int:
+    import socket  # noqa: PLC0415
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _portal_env(port: int, data_dir: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in _PORTAL_SETTINGS}
+    env = reflex_env(env)
+    env.update(PORT=str(port), PORTAL_DATA_DIR=str(data_dir), PUBLIC_BASE_URL=f"http://localhost:{port}")
+    return env
+
+
+@contextlib.contextmanager
+def running_portal() -> Iterator[tuple[str, Path]]:
+    """Start ``reflex run --env prod`` on a free port with a scratch data folder (like ``make run``)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="push-latency-"))
+    port = _free_port()
+    env = _portal_env(port, data_dir)
+    subprocess.run([str(REPO / ".venv/bin/alembic"), "upgrade", "head"], cwd=REPO, env=env, check=True,
+                   capture_output=True)
+    log = (data_dir / "portal.log").open("wb")
+    process = subprocess.Popen(
+        [str(REPO / ".venv/bin/reflex"), "run", "--env", "prod", "--single-port", "--frontend-port", str(port)],
+        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    origin = f"http://localhost:{port}"
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise SystemExit((data_dir / "portal.log").read_text()[-3000:])
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(origin + "/ping", timeout=1).status_code == 200:
+                    break
+            time.sleep(0.25)
+        yield origin, data_dir
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def create_link(origin: str, data_dir: Path) -> dict[str, str]:
+    """A new verification link in the portal's database (the same service call as the business API)."""
+    env = _portal_env(int(origin.rsplit(":", 1)[1]), data_dir)
+    out = subprocess.run([str(REPO / ".venv/bin/python"), "-m", "tests.browser.portal.linkfactory", "verify",
+                          "--vendor-data", f"bench-{uuid.uuid4().hex[:8]}"],
+                         cwd=REPO, env=env, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout)
+
+
+def send_webhook(client: httpx.Client, origin: str, session_id: str, status: str, created_at: int) -> float:
+    """POST one signed ``status.updated`` and return the wall-clock time (ms) of its 200."""
+    now = int(time.time())
+    payload = {"event_id": str(uuid.uuid4()), "webhook_type": "status.updated", "timestamp": now,
+               "created_at": created_at, "session_id": session_id, "status": status, "environment": "sandbox"}
+    body, headers = sign_headers(payload, EMBEDDED_SANDBOX_WEBHOOK_SECRET)
+    response = client.post(origin + "/api/webhooks/didit", content=body, headers=headers)
+    t0 = time.time() * 1000
+    response.raise_for_status()
+    return t0
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    index = max(0, min(len(ordered) - 1, round(pct / 100 * len(ordered) + 0.5) - 1))
+    return ordered[index]
+
+
+def measure(origin: str, link: dict[str, str], pages: int, rounds: int, created_at: list[int]) -> dict[str, float]:
+    """Open ``pages`` tabs on the link and time ``rounds`` webhooks."""
+    per_tab: list[float] = []
+    all_tabs: list[float] = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        tabs: list[Page] = []
+        for _ in range(pages):
+            context = browser.new_context(viewport={"width": 375, "height": 700})
+            page = context.new_page()
+            page.goto(origin + link["path"], wait_until="networkidle")
+            page.get_by_test_id("verify-status").wait_for()
+            tabs.append(page)
+        with httpx.Client(timeout=10) as client:
+            for round_no in range(rounds):
+                status = STATUSES[round_no % 2]
+                created_at[0] += 1
+                for tab in tabs:
+                    tab.evaluate(WATCH, status)
+                t0 = send_webhook(client, origin, link["session_id"], status, created_at[0])
+                seen = []
+                for tab in tabs:  # the stamp was taken in the tab: how long this loop takes does not matter
+                    tab.wait_for_function("() => window.__seen !== null", timeout=10_000)
+                    seen.append(float(tab.evaluate("() => window.__seen")))
+                latencies = [max(0.0, t - t0) for t in seen]
+                per_tab += latencies
+                all_tabs.append(max(latencies))
+                time.sleep(0.2)
+        browser.close()
+    return {
+        "pages": pages, "webhooks": rounds,
+        "p50": statistics.median(per_tab), "p95": percentile(per_tab, 95), "max": max(per_tab),
+        "all_p95": percentile(all_tabs, 95),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--pages", type=int, nargs="+", default=[1, 50])
+    parser.add_argument("--origin", help="a running portal (default: start one)")
+    parser.add_argument("--data-dir", type=Path, help="that portal's PORTAL_DATA_DIR")
+    args = parser.parse_args()
+    stack = contextlib.ExitStack()
+    if args.origin:
+        origin, data_dir = args.origin.rstrip("/"), args.data_dir
+    else:
+        origin, data_dir = stack.enter_context(running_portal())
+    with stack:
+        created_at = [int(time.time())]
+        results = []
+        for pages in args.pages:
+            link = create_link(origin, data_dir)
+            results.append(measure(origin, link, pages, args.rounds, created_at))
+    print(f"{'pages':>5} {'webhooks':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'all-tabs p95 ms':>16}")
+    for r in results:
+        print(f"{r['pages']:>5} {r['webhooks']:>8} {r['p50']:>8.0f} {r['p95']:>8.0f} {r['max']:>8.0f} "
+              f"{r['all_p95']:>16.0f}")
+    if len(results) >= 2:
+        print(f"ratio p95({results[-1]['pages']}) / p95({results[0]['pages']}) = "
+              f"{results[-1]['p95'] / max(results[0]['p95'], 1e-9):.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,347 @@
+"""State of ``/admin``: the review queue.
+
+Only the visible page lives in state (25 rows of ids, statuses and vendor_data — masked for viewers when it
+looks like an email or phone); the keyset cursors stay server-side in ``_private`` vars. Rows update live:
+:mod:`didit_portal.states.admin_live` pushes webhook changes to connected queue tabs. Every handler checks the
+signed-in role on the server first.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, date, datetime, timedelta
+
+import reflex as rx
+from reflex.istate.manager.token import BaseStateToken
+from reflex_base.event import EventSpec
+from sqlmodel import Session, col, select
+
+from didit_portal.db import get_engine, session_scope, write_lock
+from didit_portal.didit.schemas import SessionStatus
+from didit_portal.models import VerificationSession
+from didit_portal.services import queue, review
+from didit_portal.services.auth import Principal
+from didit_portal.services.masking import mask_identifier
+from didit_portal.services.notify import SessionChanged
+from didit_portal.states import admin_live
+from didit_portal.states.base import StaffState
+
+ALL_STATUSES = [s.value for s in SessionStatus]
+#: Counts per status are recomputed on pushes at most this often per tab (a burst of webhooks costs one count).
+COUNTS_EVERY = 5.0
+_workflows: tuple[float, list[str]] = (0.0, [])
+
+
+def _known_workflows(db: Session) -> list[str]:
+    # Distinct workflows change rarely: one indexed scan a minute per worker, not one per page load.
+    global _workflows  # noqa: PLW0603 -- a per-worker cache
+    stamp, values = _workflows
+    if time.monotonic() - stamp > 60:
+        found = db.exec(select(VerificationSession.workflow_id).where(col(VerificationSession.workflow_id).is_not(None))
+                        .distinct().limit(50)).all()
+        values = sorted(str(w) for w in found if w)
+        _workflows = (time.monotonic(), values)
+    return values
+
+
+def _parse_day(text: str) -> datetime | None:
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+class QueueState(StaffState):
+    """Filters, the visible page, counts per status and the charts."""
+
+    rows: list[dict[str, str]] = []
+    counts: list[dict[str, str]] = []
+    matching: int = 0
+    page_number: int = 1
+    has_next: bool = False
+    statuses: list[str] = []
+    workflow: str = ""
+    date_from: str = ""
+    date_to: str = ""
+    mine: bool = False
+    warnings_only: bool = False
+    search: str = ""
+    sort: str = "desc"
+    workflows: list[str] = []
+    chart_days: list[dict[str, int | str]] = []
+    chart_statuses: list[str] = []
+    approval_rate: str = "—"
+    median_decision: str = "—"
+    four_eyes: bool = False
+    error: str = ""
+
+    _after: str = ""
+    _stack: list[str] = []
+    _next: str = ""
+    _counts_at: float = 0.0
+
+    # ---- queries --------------------------------------------------------------------------------------------
+
+    def _filters(self, principal: Principal) -> queue.QueueFilter:
+        created_to = _parse_day(self.date_to)
+        return queue.QueueFilter(
+            statuses=tuple(s for s in self.statuses if s in ALL_STATUSES),
+            workflow_id=self.workflow or None,
+            created_from=_parse_day(self.date_from),
+            created_to=created_to + timedelta(days=1) if created_to else None,  # the "to" day is included
+            assigned_to=principal.user_id if self.mine else None,
+            has_warnings=self.warnings_only,
+            search=self.search[:200],
+        )
+
+    def _load_page(self, principal: Principal, *, counts: bool = True) -> None:
+        masked = not principal.at_least("reviewer")
+        filters = self._filters(principal)
+        with Session(get_engine()) as db:
+            after = queue.Cursor.decode(self._after) if self._after else None
+            page = queue.fetch_page(db, filters=filters, sort="asc" if self.sort == "asc" else "desc", after=after)
+            staff = {int(s["id"]): s["email"] for s in review.assignable_staff(db)}
+            if counts:
+                self._fill_counts(db, filters)
+        self._next = page.next_cursor.encode() if page.next_cursor else ""
+        self.has_next = page.next_cursor is not None
+        self.rows = [self._row(r, staff, masked=masked) for r in page.rows]
+
+    def _fill_counts(self, db: Session, filters: queue.QueueFilter) -> None:
+        found = queue.status_counts(db, filters=filters)
+        self.counts = [{"status": s, "count": str(n)} for s, n in found.items()]
+        chosen = filters.statuses or tuple(found)
+        self.matching = sum(found[s] for s in chosen)
+        self._counts_at = time.monotonic()
+
+    @staticmethod
+    def _row(row: queue.QueueRow, staff: dict[int, str], *, masked: bool) -> dict[str, str]:
+        vendor = row.vendor_data or ""
+        return {
+            "session_id": row.session_id,
+            "number": str(row.session_number or ""),
+            "short_id": row.session_id[:8] + "…",
+            "vendor": mask_identifier(vendor) if masked else vendor,
+            "status": row.status,
+            "workflow": (row.workflow_id or "")[:8],
+            "warnings": "yes" if row.has_warnings else "",
+            "assigned": staff.get(row.assigned_to or -1, ""),
+            "created": row.created_at.strftime("%Y-%m-%d %H:%M"),
+        }
+
+    def _restart(self, principal: Principal) -> None:
+        self._after, self._stack, self.page_number, self.error = "", [], 1, ""
+        self._load_page(principal)
+
+    # ---- events -----------------------------------------------------------------------------------------------
+
+    @rx.event
+    def load(self) -> None:
+        """on_load: the first page, counts, charts; follow webhooks live."""
+        principal = self._guard("viewer")
+        if principal is None:
+            return
+        with Session(get_engine()) as db:
+            self.workflows = _known_workflows(db)
+            self.four_eyes = review.four_eyes_enabled(db)
+            charts = queue.chart_data(db)
+        self.chart_days = charts.per_day
+        self.chart_statuses = charts.statuses
+        self.approval_rate = f"{charts.approval_rate:.0%}" if charts.approval_rate is not None else "—"
+        seconds = charts.median_decision_seconds
+        self.median_decision = "—" if seconds is None else (
+            f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h")
+        self._restart(principal)
+        admin_live.follow_queue(self.router.session.client_token)
+
+    @rx.event
+    def toggle_status(self, status: str) -> None:
+        """Add or remove one status from the multi-select.
+
+        Args:
+            status: An exact Didit status.
+        """
+        principal = self._require("viewer")
+        if status not in ALL_STATUSES:
+            return
+        self.statuses = [s for s in self.statuses if s != status] if status in self.statuses else [*self.statuses,
+                                                                                                      status]
+        self._restart(principal)
+
+    @rx.event
+    def clear_statuses(self) -> None:
+        """Show every status again."""
+        principal = self._require("viewer")
+        self.statuses = []
+        self._restart(principal)
+
+    @rx.event
+    def set_workflow(self, value: str) -> None:
+        """Filter by one workflow (``all`` for every workflow).
+
+        Args:
+            value: Workflow id or ``all``.
+        """
+        principal = self._require("viewer")
+        self.workflow = "" if value == "all" else value[:64]
+        self._restart(principal)
+
+    @rx.event
+    def set_date_from(self, value: str) -> None:
+        """First creation day shown (``YYYY-MM-DD``, empty for none).
+
+        Args:
+            value: The day.
+        """
+        principal = self._require("viewer")
+        self.date_from = value if _parse_day(value) else ""
+        self._restart(principal)
+
+    @rx.event
+    def set_date_to(self, value: str) -> None:
+        """Last creation day shown (``YYYY-MM-DD``, empty for none).
+
+        Args:
+            value: The day.
+        """
+        principal = self._require("viewer")
+        self.date_to = value if _parse_day(value) else ""
+        self._restart(principal)
+
+    @rx.event
+    def set_mine(self, value: bool) -> None:
+        """Only sessions assigned to me.
+
+        Args:
+            value: On or off.
+        """
+        principal = self._require("viewer")
+        self.mine = bool(value)
+        self._restart(principal)
+
+    @rx.event
+    def set_warnings_only(self, value: bool) -> None:
+        """Only sessions whose decision has warnings.
+
+        Args:
+            value: On or off.
+        """
+        principal = self._require("viewer")
+        self.warnings_only = bool(value)
+        self._restart(principal)
+
+    @rx.event
+    def set_sort(self, value: str) -> None:
+        """Newest first (``desc``) or oldest first (``asc``).
+
+        Args:
+            value: ``desc`` or ``asc``.
+        """
+        principal = self._require("viewer")
+        self.sort = "asc" if value == "asc" else "desc"
+        self._restart(principal)
+
+    @rx.event
+    def submit_search(self, form: dict[str, str]) -> None:
+        """Search vendor_data, session number, session id or email.
+
+        Args:
+            form: The search form (``q``).
+        """
+        principal = self._require("viewer")
+        self.search = str(form.get("q", "")).strip()[:200]
+        self._restart(principal)
+
+    @rx.event
+    def next_page(self) -> None:
+        """The next page by keyset."""
+        principal = self._require("viewer")
+        if not self._next:
+            return
+        self._stack = [*self._stack, self._after]
+        self._after = self._next
+        self.page_number += 1
+        self._load_page(principal, counts=False)
+
+    @rx.event
+    def prev_page(self) -> None:
+        """The previous page (the cursors walked so far are kept server-side)."""
+        principal = self._require("viewer")
+        if not self._stack:
+            return
+        self._after = self._stack[-1]
+        self._stack = self._stack[:-1]
+        self.page_number = max(1, self.page_number - 1)
+        self._load_page(principal, counts=False)
+
+    @rx.event
+    def first_page(self) -> None:
+        """Back to page 1 (and fresh counts)."""
+        principal = self._require("viewer")
+        self._restart(principal)
+
+    @rx.event
+    def export_csv(self) -> EventSpec:
+        """Download the filtered queue as CSV (audited; masked for viewers).
+
+        Returns:
+            The download.
+        """
+        principal = self._require("viewer")
+        engine = get_engine()
+        with write_lock(engine), session_scope(engine) as db:
+            text, _count = review.export_csv(db, actor=principal, filters=self._filters(principal),
+                                             sort="asc" if self.sort == "asc" else "desc", ip=self._client_ip())
+        return rx.download(data=text, filename=f"queue-{datetime.now(UTC):%Y%m%d-%H%M}.csv")
+
+    @rx.event
+    def set_four_eyes(self, value: bool) -> None:
+        """Admins: require a second reviewer to overturn Didit's automatic decisions.
+
+        Args:
+            value: On or off.
+        """
+        principal = self._require("admin")
+        engine = get_engine()
+        with write_lock(engine), session_scope(engine) as db:
+            review.set_four_eyes(db, actor=principal, enabled=bool(value), ip=self._client_ip())
+        self.four_eyes = bool(value)
+
+    # ---- live push -------------------------------------------------------------------------------------------
+
+    def _apply_change(self, change: SessionChanged) -> None:
+        principal = self._principal()
+        if principal is None:
+            self.rows, self.counts = [], []
+            return
+        visible = any(r["session_id"] == change.session_id for r in self.rows)
+        at_top = not self._after and self.sort == "desc"
+        counts = time.monotonic() - self._counts_at >= COUNTS_EVERY
+        if visible or at_top:
+            self._load_page(principal, counts=counts)
+        elif counts:
+            with Session(get_engine()) as db:
+                self._fill_counts(db, self._filters(principal))
+
+
+async def push(app: object, client_token: str, change: SessionChanged) -> bool:
+    """Apply one change to one connected queue tab.
+
+    Args:
+        app: The ``rx.App``.
+        client_token: The tab.
+        change: What changed.
+
+    Returns:
+        False when the tab is gone.
+    """
+    if not admin_live.is_connected(client_token):
+        return False
+    async with app.modify_state(BaseStateToken(ident=client_token, cls=QueueState)) as root:  # type: ignore[attr-defined]
+        state = await root.get_state(QueueState)
+        state._apply_change(change)  # the push path of this module
+    return True
+
+
+admin_live.set_pusher("queue", push)

@@ -1,0 +1,77 @@
+"""Pure parts of the link services and the business API's request models."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pydantic import ValidationError
+
+from didit_portal.api.business import _field
+from didit_portal.api.business_schemas import DataRequestCreate, VerificationCreate
+from didit_portal.security import lookup_hash
+from didit_portal.services.linktoken import TOKEN_RE, derive_token, is_expired, token_hash
+from didit_portal.services.shares import ScopeError, parse_scopes
+
+
+def test_derived_tokens_are_stable_distinct_and_urlsafe() -> None:
+    a = derive_token("verify", "3c1f6a9e-8b2d-4e57-9a10-6d4b2c8e7f01")
+    assert a == derive_token("verify", "3c1f6a9e-8b2d-4e57-9a10-6d4b2c8e7f01")
+    assert TOKEN_RE.fullmatch(a)  # 32 chars = 192 bits
+    assert a != derive_token("share", "3c1f6a9e-8b2d-4e57-9a10-6d4b2c8e7f01")
+    assert a != derive_token("verify", "3c1f6a9e-8b2d-4e57-9a10-6d4b2c8e7f02")
+    tokens = {derive_token("verify", str(i)) for i in range(2000)}
+    assert len(tokens) == 2000
+
+
+def test_token_hash_rejects_malformed_tokens() -> None:
+    good = derive_token("verify", "x")
+    assert token_hash(good) == lookup_hash(good)
+    for bad in ["", "short", good + "A", good[:-1] + "!", good[:-1] + " ", "../" + good[3:]]:
+        assert token_hash(bad) is None, bad
+
+
+def test_expiry_handles_naive_and_aware() -> None:
+    now = datetime(2026, 1, 1, 12, tzinfo=UTC)
+    assert is_expired(now - timedelta(seconds=1), now)
+    assert is_expired(now, now)
+    assert not is_expired(now + timedelta(seconds=1), now)
+    assert not is_expired((now + timedelta(hours=1)).replace(tzinfo=None), now)  # SQLite's naive UTC
+
+
+def test_parse_scopes() -> None:
+    assert parse_scopes("names  email") == ["names", "email"]
+    assert parse_scopes(["pictures", "picture", "email"]) == ["pictures", "email"]  # alias counts once
+    with pytest.raises(ScopeError) as err:
+        parse_scopes("names telepathy x-ray")
+    assert err.value.unknown == ["telepathy", "x-ray"]
+    with pytest.raises(ScopeError):
+        parse_scopes("   ")
+
+
+@pytest.mark.parametrize(("body", "field"), [
+    ({"vendor_data": "u", "email": "a@b"}, "email"),
+    ({"vendor_data": "u", "return_url": "ftp://x.example/"}, "return_url"),
+    ({"vendor_data": "u", "return_url": "/relative"}, "return_url"),
+    ({"vendor_data": "u", "language": "EN"}, "language"),
+    ({"vendor_data": "x" * 256}, "vendor_data"),
+])
+def test_verification_create_rejects(body: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as err:
+        VerificationCreate.model_validate(body)
+    assert [_field(e["loc"]) for e in err.value.errors()] == [field]
+
+
+def test_verification_create_accepts_and_strips() -> None:
+    body = VerificationCreate.model_validate({"vendor_data": " u-1 ", "email": "ana@example.org",
+                                              "language": "pt-BR", "return_url": "https://shop.example/x?y=1",
+                                              "workflow": "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f"})
+    assert body.vendor_data == "u-1" and body.language == "pt-BR"
+    assert str(body.workflow) == "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f"
+    assert DataRequestCreate.model_validate({"vendor_data": "u", "scope": ["email", "names"]}).scope == "email names"
+
+
+def test_field_paths() -> None:
+    assert _field(("body", "metadata", "plan")) == "metadata.plan"
+    assert _field(("body",)) == "body"
+    assert _field(("path", "id")) == "id"

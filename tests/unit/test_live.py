@@ -1,0 +1,139 @@
+"""The live-push registry: which tabs follow which session, fan-out, disconnects, one restart at a time."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from didit_portal.services import live, notify
+from didit_portal.services.notify import SessionChanged
+
+
+@pytest.fixture(autouse=True)
+def fresh_registry(monkeypatch: pytest.MonkeyPatch) -> live.LiveRegistry:
+    registry = live.LiveRegistry()
+    monkeypatch.setattr(live, "registry", registry)
+    monkeypatch.setattr(live, "_pushers", {})
+    monkeypatch.setattr(live, "_tasks", {})
+    return registry
+
+
+def test_register_moves_a_tab_and_drop_forgets_it(fresh_registry: live.LiveRegistry) -> None:
+    fresh_registry.register("tab-1", "s-1")
+    fresh_registry.register("tab-2", "s-1")
+    assert fresh_registry.clients("s-1") == {"tab-1", "tab-2"}
+    fresh_registry.register("tab-1", "s-2")  # "start again": the tab now follows the fresh session
+    assert fresh_registry.clients("s-1") == {"tab-2"}
+    assert fresh_registry.clients("s-2") == {"tab-1"}
+    fresh_registry.drop("tab-2")
+    fresh_registry.drop("tab-2")  # idempotent
+    assert fresh_registry.clients("s-1") == frozenset()
+    assert len(fresh_registry) == 1
+    assert fresh_registry.clients("s-2", "share") == frozenset()  # kinds never mix
+
+
+async def test_dispatch_pushes_to_every_tab_concurrently_and_drops_gone_ones(
+    fresh_registry: live.LiveRegistry,
+) -> None:
+    for n in range(50):
+        fresh_registry.register(f"tab-{n}", "s-1")
+    fresh_registry.register("other", "s-2")
+    started: list[str] = []
+    release = asyncio.Event()
+
+    async def pusher(token: str, change: SessionChanged) -> bool:
+        started.append(token)
+        await release.wait()  # all 50 must be in flight at once, or this never finishes
+        if token == "tab-7":
+            raise RuntimeError("boom")
+        return token != "tab-3"
+
+    live.set_pusher("verify", pusher)
+    task = asyncio.create_task(live.dispatch(SessionChanged("s-1", "Approved")))
+    while len(started) < 50:
+        await asyncio.sleep(0)
+    release.set()
+    assert await asyncio.wait_for(task, 5) == 48
+    assert "other" not in started
+    assert "tab-3" not in fresh_registry.clients("s-1")  # gone: forgotten
+    assert "tab-7" in fresh_registry.clients("s-1")      # failed once: kept
+
+
+async def test_data_transfer_changes_go_to_share_pages_only(fresh_registry: live.LiveRegistry) -> None:
+    seen: list[tuple[str, str]] = []
+
+    async def verify_pusher(token: str, change: SessionChanged) -> bool:
+        seen.append(("verify", token))
+        return True
+
+    async def share_pusher(token: str, change: SessionChanged) -> bool:
+        seen.append(("share", token))
+        return True
+
+    live.set_pusher("verify", verify_pusher)
+    live.set_pusher("share", share_pusher)
+    fresh_registry.register("v", "same-id", "verify")
+    fresh_registry.register("s", "same-id", "share")
+    await live.dispatch(SessionChanged("same-id", "confirmed", kind="data_transfer"))
+    await live.dispatch(SessionChanged("same-id", "In Review", kind="status"))
+    assert seen == [("share", "s"), ("verify", "v")]
+
+
+async def test_spawn_once_runs_one_task_per_key() -> None:
+    runs: list[str] = []
+    gate = asyncio.Event()
+
+    async def work() -> None:
+        runs.append("x")
+        await gate.wait()
+
+    assert live.spawn_once("link-1", work)
+    assert not live.spawn_once("link-1", work)  # every tab asks; one restart is enough
+    assert live.spawn_once("link-2", work)
+    await asyncio.sleep(0)
+    gate.set()
+    await asyncio.sleep(0.01)
+    assert runs == ["x", "x"]
+    assert live.spawn_once("link-1", work)  # finished: may run again later
+    await asyncio.sleep(0.01)
+
+
+class _Namespace:
+    def __init__(self) -> None:
+        self.sid_to_token = {"sid-1": "tab-1"}
+        self.token_to_sid = {"tab-1": "sid-1"}
+        self.disconnected: list[str] = []
+
+    def on_disconnect(self, sid: str) -> None:
+        self.disconnected.append(sid)
+
+
+class _App:
+    def __init__(self) -> None:
+        self.event_namespace = _Namespace()
+
+
+async def test_running_subscribes_and_drops_tabs_on_disconnect(fresh_registry: live.LiveRegistry) -> None:
+    app: Any = _App()
+    pushed: list[str] = []
+
+    async def pusher(token: str, change: SessionChanged) -> bool:
+        pushed.append(f"{token}:{change.status}")
+        return True
+
+    live.set_pusher("verify", pusher)
+    fresh_registry.register("tab-1", "s-1")
+    async with live.running(app):
+        assert live.app() is app
+        assert live.is_connected("tab-1") and not live.is_connected("tab-9")
+        await notify.deliver_local(SessionChanged("s-1", "In Progress"))
+        assert pushed == ["tab-1:In Progress"]
+        app.event_namespace.on_disconnect("sid-1", "client disconnect")  # socket.io passes a reason
+        assert app.event_namespace.disconnected == ["sid-1"]
+        assert fresh_registry.clients("s-1") == frozenset()
+    await notify.deliver_local(SessionChanged("s-1", "Approved"))
+    assert pushed == ["tab-1:In Progress"]  # unsubscribed with the app
+    with pytest.raises(RuntimeError):
+        live.app()
