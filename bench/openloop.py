@@ -9,11 +9,16 @@ Usage: python bench/openloop.py URL BODIES_FILE RATE SECONDS [CONNECTIONS] → J
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
-import time
-from urllib.parse import urlsplit
+from pathlib import Path
+
+# bench/ is sys.path[0] when run as a script; bench/queue.py would shadow the stdlib ``queue`` asyncio needs.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import asyncio  # noqa: E402
+import json  # noqa: E402
+import time  # noqa: E402
+from urllib.parse import urlsplit  # noqa: E402
 
 
 async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, head: bytes, body: bytes) -> int:

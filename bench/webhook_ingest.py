@@ -30,6 +30,9 @@ import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Running ``python bench/x.py`` puts bench/ first on sys.path, where bench/queue.py would shadow the standard
+# library's ``queue`` (imported by concurrent.futures, psycopg): keep only the project root.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]
 sys.path.insert(0, str(ROOT))
 
 from didit_portal.didit.signatures import sign_headers  # noqa: E402

@@ -13,9 +13,8 @@ import reflex as rx
 from didit_portal import routes
 from didit_portal.api.app import build_api, run_lifespans
 from didit_portal.api.security_headers import security_headers
-from didit_portal.pages import demo, home, login, share, verify
+from didit_portal.pages import admin_queue, admin_session, demo, home, login, share, verify
 from didit_portal.pages import audit as audit_page
-from didit_portal.pages import admin_queue, admin_session
 from didit_portal.services import live
 from didit_portal.states import admin_live
 from didit_portal.states.base import StaffState

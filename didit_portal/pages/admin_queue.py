@@ -143,6 +143,9 @@ def table() -> rx.Component:
             width="100%",
             overflow_x="auto",
         ),
+        rx.cond(QueueState.narrowed, rx.text(
+            "Many sessions start with this text: showing exact vendor_data matches only. Type more to narrow it.",
+            size="2", color_scheme="amber", custom_attrs={"data-testid": "queue-search-narrowed"})),
         rx.cond(QueueState.rows.length() == 0,
                 rx.text("No session matches these filters.", color_scheme="gray",
                         custom_attrs={"data-testid": "queue-empty"})),

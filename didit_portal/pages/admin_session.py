@@ -108,7 +108,8 @@ def actions() -> rx.Component:
             rx.button(rx.icon("x", size=16), "Decline", on_click=S.open_form("Declined"), color_scheme="red",
                       disabled=S.status == "Declined", custom_attrs={"data-testid": "action-decline"}),
             rx.button(rx.icon("rotate-ccw", size=16), "Request resubmission", on_click=S.open_form("Resubmitted"),
-                      variant="soft", disabled=S.status == "Resubmitted", custom_attrs={"data-testid": "action-resubmit"}),
+                      variant="soft", disabled=S.status == "Resubmitted",
+                      custom_attrs={"data-testid": "action-resubmit"}),
             spacing="2", wrap="wrap"),
         rx.cond(S.form_kind != "", form),
         width="100%"))

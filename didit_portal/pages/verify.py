@@ -8,6 +8,8 @@ the server live (see :mod:`didit_portal.states.verify`).
 from __future__ import annotations
 
 import reflex as rx
+from reflex_base.vars.base import Var
+from reflex_base.vars.function import ArgsFunctionOperation, FunctionStringVar
 
 from didit_portal.components.didit_embed import didit_embed
 from didit_portal.components.layout import layout
@@ -72,6 +74,21 @@ def status_panel() -> rx.Component:
     )
 
 
+def copy_to_clipboard(text: rx.Var[str] | str) -> Var:
+    """A client-side function writing ``text`` to the clipboard.
+
+    Compiled into the page, so it runs without ``eval`` (``rx.set_clipboard`` sent from the server is evaluated
+    from a string, which the pages' CSP rightly refuses).
+
+    Args:
+        text: What to copy.
+
+    Returns:
+        A JavaScript function var.
+    """
+    return ArgsFunctionOperation.create((), FunctionStringVar.create("navigator.clipboard.writeText").call(text))
+
+
 def phone_handoff() -> rx.Component:
     """The QR code of the hosted URL and a "copy link" button, to continue on a phone.
 
@@ -85,7 +102,7 @@ def phone_handoff() -> rx.Component:
         rx.button(
             rx.icon(rx.cond(VerifyState.copied, "check", "copy"), size=16),
             rx.cond(VerifyState.copied, VerifyState.text["copied"], VerifyState.text["copy_link"]),
-            on_click=VerifyState.copy_link,
+            on_click=[rx.call_function(copy_to_clipboard(VerifyState.hosted_url)), VerifyState.mark_copied],
             variant="soft",
             size="2",
             custom_attrs={"data-testid": "verify-copy-link"},
@@ -128,9 +145,11 @@ def phone_flow() -> rx.Component:
         A column, shown below :data:`DESKTOP_MIN`.
     """
     return rx.flex(
-        # A link styled as a button (as_child): one focusable element, opening the flow in this tab.
+        # A link styled as a button (as_child): one focusable element, opening the flow in this tab. Reflex links
+        # are router links: reload_document makes it a real navigation (the sandbox's same-origin URL is no page
+        # of this app).
         rx.button(
-            rx.link(VerifyState.text["start"], href=VerifyState.hosted_url, underline="none",
+            rx.el.a(VerifyState.text["start"], href=VerifyState.hosted_url, reload_document=True,
                     custom_attrs={"data-testid": "verify-start-phone"}),
             as_child=True,
             size="4",
@@ -198,7 +217,7 @@ def done_page() -> rx.Component:
             VerifyState.return_url != "",
             # _top: the callback may land inside the embed's frame; the way back leaves the whole page.
             rx.button(
-                rx.link(VerifyState.text["return"], href=VerifyState.return_url, target="_top", underline="none",
+                rx.el.a(VerifyState.text["return"], href=VerifyState.return_url, target="_top", reload_document=True,
                         custom_attrs={"data-testid": "verify-return"}),
                 as_child=True,
                 size="3",

@@ -298,10 +298,10 @@ def _process_batch(engine: Engine, ids: list[int], reports: dict[int, PreparedRe
     if not ids:
         return []
     with write_lock(engine), Session(engine, expire_on_commit=False) as db, db.begin():
-        claimed = set(db.execute(update(InboxEvent).where(col(InboxEvent.id).in_(ids),
-                                                          col(InboxEvent.processed_at).is_(None))
-                                 .values(processed_at=utcnow(), attempts=InboxEvent.attempts + 1)
-                                 .returning(col(InboxEvent.id))).scalars())
+        # A Core UPDATE on the table: the ORM form would evaluate the criteria against the identity map too.
+        claimed = set(db.execute(update(_INBOX).where(_INBOX.c.id.in_(ids), _INBOX.c.processed_at.is_(None))
+                                 .values(processed_at=utcnow(), attempts=_INBOX.c.attempts + 1)
+                                 .returning(_INBOX.c.id)).scalars())
         # Arrival order within the batch (ids ascend), only what this worker claimed.
         applied = apply_reports(db, [reports[i] for i in ids if i in claimed and i in reports])
     changes: dict[str, notify.SessionChanged] = {}

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
@@ -122,6 +122,8 @@ class QueuePage:
     next_cursor: Cursor | None
     #: Cursor to pass as ``before`` for the previous page; None on the first page.
     prev_cursor: Cursor | None
+    #: The search was a vendor_data prefix matching too many sessions, so only exact matches are shown.
+    narrowed: bool = False
 
 
 @dataclass(frozen=True)
@@ -154,11 +156,19 @@ def aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def search_condition(search: str) -> ColumnElement[bool] | None:
+#: A vendor_data prefix matching at least this many sessions is searched as an exact value instead. Ordering the
+#: matches of a prefix by creation needs either sorting all of them or walking the created_at index until enough
+#: match; both grow with the table ("user-" matches everything). Below this bound the sort is small and bounded.
+BROAD_PREFIX = 500
+
+
+def search_condition(search: str, *, broad: bool = False) -> ColumnElement[bool] | None:
     """The WHERE clause for a search box value, each branch answerable from an index.
 
     Args:
         search: What the reviewer typed.
+        broad: The vendor_data prefix matches too many sessions (see :func:`is_broad_prefix`): match
+            vendor_data exactly instead (an index lookup), keeping the page query bounded.
 
     Returns:
         A condition, or None for an empty search.
@@ -174,18 +184,44 @@ def search_condition(search: str) -> ColumnElement[bool] | None:
     # Prefix search as a range so that both SQLite and PostgreSQL use the vendor_data b-tree index
     # (LIKE does not on SQLite's default case-insensitive LIKE).
     vendor = col(VS.vendor_data)
-    prefix = or_(vendor == text, and_(vendor >= text, vendor < text + "\U0010ffff"))
+    prefix = vendor == text if broad else or_(vendor == text, and_(vendor >= text, vendor < text + "\U0010ffff"))
     if text.isdigit() and len(text) <= 18:
         return or_(col(VS.session_number) == int(text), prefix)
     return prefix
 
 
-def filter_conditions(filters: QueueFilter, *, include_status: bool = True) -> list[ColumnElement[bool]]:
+def _is_prefix_search(search: str) -> bool:
+    text = search.strip()
+    return bool(text) and not _UUID.match(text) and "@" not in text
+
+
+def is_broad_prefix(db: Session, search: str) -> bool:
+    """Whether a vendor_data prefix search matches at least :data:`BROAD_PREFIX` sessions (an index probe).
+
+    Args:
+        db: Open session.
+        search: What the reviewer typed.
+
+    Returns:
+        True for a broad prefix.
+    """
+    if not _is_prefix_search(search):
+        return False
+    text = search.strip()
+    vendor = col(VS.vendor_data)
+    probe = (select(col(VS.session_id)).where(vendor >= text, vendor < text + "\U0010ffff")
+             .limit(BROAD_PREFIX).subquery())
+    return int(db.execute(select(func.count()).select_from(probe)).scalar_one()) >= BROAD_PREFIX
+
+
+def filter_conditions(filters: QueueFilter, *, include_status: bool = True,
+                      broad_search: bool = False) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a filter.
 
     Args:
         filters: The filter.
         include_status: False for the counts per status (they show every status under the other filters).
+        broad_search: The search is a broad vendor_data prefix (:func:`is_broad_prefix`).
 
     Returns:
         Conditions to AND together.
@@ -204,7 +240,7 @@ def filter_conditions(filters: QueueFilter, *, include_status: bool = True) -> l
         conditions.append(col(VS.assigned_to) == filters.assigned_to)
     if filters.has_warnings:
         conditions.append(col(VS.has_warnings).is_(True))
-    searched = search_condition(filters.search)
+    searched = search_condition(filters.search, broad=broad_search)
     if searched is not None:
         conditions.append(searched)
     return conditions
@@ -245,7 +281,9 @@ def fetch_page(
     limit = max(1, min(limit, MAX_PAGE_SIZE))
     filters = filters or QueueFilter()
     key = tuple_(col(VS.created_at), col(VS.session_id))
-    conditions = filter_conditions(filters)
+    filters = _drop_implied_dates(filters, sort=sort, after=after, before=before)
+    broad = is_broad_prefix(db, filters.search)
+    conditions = filter_conditions(filters, broad_search=broad)
     backwards = after is None and before is not None
     # Walking backwards is walking forwards in the opposite order from the cursor, then flipping the rows.
     descending = (sort == "desc") != backwards
@@ -268,7 +306,22 @@ def fetch_page(
     else:
         next_cursor = rows[-1].cursor if rows and more else None
         prev_cursor = rows[0].cursor if rows and after is not None else None
-    return QueuePage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor)
+    return QueuePage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, narrowed=broad)
+
+
+def _drop_implied_dates(filters: QueueFilter, *, sort: Sort, after: Cursor | None,
+                        before: Cursor | None) -> QueueFilter:
+    # A date bound the keyset condition already implies must go: the planner would otherwise take the date as
+    # the index range and walk every row between that date and the cursor (a deep page would grow with depth).
+    cursor = after or before
+    if cursor is None:
+        return filters
+    towards_older = (sort == "desc") == (after is not None)
+    if towards_older and filters.created_to is not None and cursor.created_at < filters.created_to:
+        return replace(filters, created_to=None)
+    if not towards_older and filters.created_from is not None and cursor.created_at >= filters.created_from:
+        return replace(filters, created_from=None)
+    return filters
 
 
 def fetch_rows(db: Session, *, session_ids: Sequence[str]) -> dict[str, QueueRow]:
@@ -325,7 +378,8 @@ def status_counts(db: Session, *, filters: QueueFilter | None = None) -> dict[st
     Returns:
         Every Didit status mapped to its count (zeros included), in Didit's order.
     """
-    conditions = filter_conditions(filters or QueueFilter(), include_status=False)
+    filters = filters or QueueFilter()
+    conditions = filter_conditions(filters, include_status=False, broad_search=is_broad_prefix(db, filters.search))
     query = select(col(VS.status), func.count()).where(and_(true(), *conditions)).group_by(col(VS.status))
     found = {status: int(n) for status, n in db.execute(query).all()}
     return {s.value: found.get(s.value, 0) for s in SessionStatus}
@@ -341,7 +395,8 @@ def total_count(db: Session, *, filters: QueueFilter | None = None) -> int:
     Returns:
         The count.
     """
-    conditions = filter_conditions(filters or QueueFilter())
+    filters = filters or QueueFilter()
+    conditions = filter_conditions(filters, broad_search=is_broad_prefix(db, filters.search))
     return int(db.execute(select(func.count()).select_from(VS).where(and_(true(), *conditions))).scalar_one())
 
 
@@ -389,13 +444,14 @@ def chart_data(db: Session, *, days: int = 14, now: datetime | None = None, samp
 
 
 def _median_decision_seconds(db: Session, *, start: datetime, sample: int) -> tuple[float | None, int]:
-    # First Approved/Declined that Didit reported for each session created in the window, minus its creation.
-    first = (select(col(StatusTransition.session_id).label("sid"),
-                    func.min(col(StatusTransition.event_at)).label("decided_at"))
-             .where(col(StatusTransition.to_status).in_(DECIDED))
-             .group_by(col(StatusTransition.session_id)).subquery())
-    query = (select(col(VS.created_at), first.c.decided_at).join(first, first.c.sid == col(VS.session_id))
-             .where(col(VS.created_at) >= start).order_by(col(VS.created_at).desc()).limit(sample))
+    # Sessions created in the window (walked by the created_at index, newest first), each joined to its first
+    # Approved/Declined through status_transition's session_id index: the cost follows the window, not history.
+    st = StatusTransition
+    query = (select(col(VS.created_at), func.min(col(st.event_at)))
+             .join(st, col(st.session_id) == col(VS.session_id))
+             .where(col(VS.created_at) >= start, col(st.to_status).in_(DECIDED))
+             .group_by(col(VS.session_id), col(VS.created_at))
+             .order_by(col(VS.created_at).desc()).limit(sample))
     durations = [max(0.0, float(decided) - aware(created).timestamp()) for created, decided in db.execute(query).all()
                  if decided]
     if not durations:

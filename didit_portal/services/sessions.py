@@ -16,15 +16,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import LargeBinary, bindparam, insert, update
 from sqlalchemy import select as core_select
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus
 from didit_portal.didit.schemas import Decision as DecisionSchema
-from didit_portal.models import Decision, StatusTransition, VerificationSession, utcnow
+from didit_portal.models import Decision, VerificationSession, utcnow
 from didit_portal.security import encrypt_json
 
 _S = SessionStatus
@@ -43,7 +44,6 @@ _CHUNK = 500
 
 _VS = VerificationSession.__table__  # pyright: ignore[reportAttributeAccessIssue]
 _DEC = Decision.__table__  # pyright: ignore[reportAttributeAccessIssue]
-_ST = StatusTransition.__table__  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def supersedes(current: str | None, current_at: int, new: str, new_at: int) -> bool:
@@ -152,7 +152,7 @@ class _Row:
     metadata_enc: bytes | None = None
     metadata_set: bool = False
     db_latest_superseded: bool = False
-    pending_latest: dict[str, Any] | None = field(default=None, repr=False)
+    pending_latest: list[Any] | None = field(default=None, repr=False)  # this batch's latest decision row
 
 
 def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> list[Applied]:
@@ -184,8 +184,8 @@ def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> li
     db.flush()
     rows = _load(db, items)
     now = utcnow()
-    transitions: list[dict[str, Any]] = []
-    decisions: list[dict[str, Any]] = []
+    transitions: list[tuple[Any, ...]] = []
+    decisions: list[list[Any]] = []
     results: list[Applied] = []
     for item in items:
         report = item.report
@@ -209,22 +209,20 @@ def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> li
                 row.metadata_enc, row.metadata_set = item.metadata_enc, True
             row.environment = row.environment or report.environment
         if previous != report.status or not changed:
-            transitions.append({"session_id": sid, "from_status": previous, "to_status": report.status,
-                                "event_at": report.event_at, "source": report.source, "applied": changed,
-                                "inbox_event_id": report.inbox_event_id, "recorded_at": now})
+            transitions.append((sid, previous, report.status, report.event_at, report.source, changed,
+                                report.inbox_event_id))
         stored = False
         if item.decision_enc is not None:
             stored = row.latest_at is None or report.event_at >= row.latest_at
             if stored:
                 if row.pending_latest is not None:
-                    row.pending_latest["is_latest"] = False  # superseded within this batch
+                    row.pending_latest[4] = False  # is_latest: superseded within this batch
                 elif row.latest_at is not None:
                     row.db_latest_superseded = True
                 row.latest_at = report.event_at
                 row.has_warnings = item.decision_warnings
-            decision = {"session_id": sid, "status": item.decision_status, "source": report.source,
-                        "event_at": report.event_at, "is_latest": stored, "has_warnings": item.decision_warnings,
-                        "payload_enc": item.decision_enc, "received_at": now}
+            decision = [sid, item.decision_status, report.source, report.event_at, stored, item.decision_warnings,
+                        item.decision_enc]
             decisions.append(decision)
             if stored:
                 row.pending_latest = decision
@@ -263,36 +261,50 @@ def _load(db: Session, items: Sequence[PreparedReport]) -> dict[str, _Row]:
     return rows
 
 
-def _write(db: Session, rows: dict[str, _Row], transitions: list[dict[str, Any]],
-           decisions: list[dict[str, Any]], now: Any) -> None:
-    def state(sid: str, row: _Row) -> dict[str, Any]:
-        return {"b_sid": sid, "status": row.status, "status_event_at": row.status_event_at,
-                "workflow_id": row.workflow_id, "vendor_data": row.vendor_data, "environment": row.environment,
-                "decision_missing": row.decision_missing, "has_warnings": row.has_warnings, "updated_at": now,
-                "last_seen_at": now}
+def _write(db: Session, rows: dict[str, _Row], transitions: list[tuple[Any, ...]],
+           decisions: list[list[Any]], now: datetime) -> None:
+    # Driver-level executemany with fixed column lists: SQLAlchemy's per-row parameter processing cost more than
+    # the database's work here. Only fixed names and placeholders are interpolated; values are bound.
+    conn = db.connection()
+    sqlite = conn.dialect.name == "sqlite"
+    mark = "?" if sqlite else "%s"
+    # Stored the way SQLAlchemy's SQLite DateTime stores it, so ORM reads parse it; PostgreSQL takes the object.
+    at: object = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
 
-    new = [{**state(sid, row), "origin": row.origin, "metadata_enc": row.metadata_enc, "created_at": now}
-           for sid, row in rows.items() if row.new]
-    if new:
-        db.execute(insert(_VS).values(session_id=bindparam("b_sid"),
-                                      metadata=bindparam("metadata_enc", type_=LargeBinary)), new)
-    for with_metadata in (False, True):
-        changed = [state(sid, row) | ({"metadata_enc": row.metadata_enc} if with_metadata else {})
-                   for sid, row in rows.items() if not row.new and row.metadata_set is with_metadata]
-        if changed:
-            stmt = update(_VS).where(_VS.c.session_id == bindparam("b_sid"))
-            if with_metadata:
-                stmt = stmt.values(metadata=bindparam("metadata_enc", type_=LargeBinary))
-            db.execute(stmt, changed)
+    def many(table: str, columns: Sequence[str], params: list[tuple[Any, ...]], where: str = "") -> None:
+        if not params:
+            return
+        if where:
+            sets = ", ".join(f"{c} = {mark}" for c in columns)
+            sql = f"UPDATE {table} SET {sets} WHERE {where} = {mark}"  # noqa: S608
+        else:
+            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"  # noqa: S608
+        conn.exec_driver_sql(sql, params)
+
+    def state(row: _Row) -> tuple[Any, ...]:
+        return (row.status, row.status_event_at, row.workflow_id, row.vendor_data, row.environment,
+                row.decision_missing, row.has_warnings, at, at)
+
+    many("verification_session", (*_STATE, "session_id", "origin", "metadata", "created_at"),
+         [(*state(row), sid, row.origin, row.metadata_enc, at) for sid, row in rows.items() if row.new])
+    many("verification_session", _STATE, [(*state(row), sid) for sid, row in rows.items()
+                                          if not row.new and not row.metadata_set], where="session_id")
+    many("verification_session", (*_STATE, "metadata"), [(*state(row), row.metadata_enc, sid)
+                                                         for sid, row in rows.items()
+                                                         if not row.new and row.metadata_set], where="session_id")
     superseded = [sid for sid, row in rows.items() if row.db_latest_superseded]
     for start in range(0, len(superseded), _CHUNK):
         db.execute(update(_DEC).where(_DEC.c.session_id.in_(superseded[start : start + _CHUNK]),
                                       _DEC.c.is_latest.is_(True)).values(is_latest=False))
-    if transitions:
-        db.execute(insert(_ST), transitions)
-    if decisions:
-        db.execute(insert(_DEC).values(payload=bindparam("payload_enc", type_=LargeBinary)), decisions)
+    many("status_transition", ("session_id", "from_status", "to_status", "event_at", "source", "applied",
+                               "inbox_event_id", "recorded_at"), [(*t, at) for t in transitions])
+    many("decision", ("session_id", "status", "source", "event_at", "is_latest", "has_warnings", "payload",
+                      "received_at"), [(*d, at) for d in decisions])
     _expire(db, rows)
+
+
+_STATE = ("status", "status_event_at", "workflow_id", "vendor_data", "environment", "decision_missing",
+          "has_warnings", "updated_at", "last_seen_at")
 
 
 def _expire(db: Session, rows: dict[str, _Row]) -> None:

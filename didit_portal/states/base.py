@@ -210,7 +210,8 @@ class StaffState(rx.State):
         principal = self._principal()
         if principal is None:
             self.access_denied = False
-            path = self.router.url.path or routes.ADMIN
+            # The prod server serves pages as folders ("/admin/audit/"): hand the route back without the slash.
+            path = self.router.url.path.rstrip("/") or routes.ADMIN
             return rx.redirect(f"{routes.LOGIN}?next={quote(path, safe='/')}")
         self.access_denied = not principal.at_least(_valid_role(min_role))
         return None

@@ -44,6 +44,19 @@ def _known_workflows(db: Session) -> list[str]:
     return values
 
 
+_charts_cache: tuple[float, queue.ChartData | None] = (0.0, None)
+
+
+def _charts(db: Session) -> queue.ChartData:
+    # The charts cover 14 days of every session: recomputed at most every 30 s per worker, not per page load.
+    global _charts_cache  # noqa: PLW0603 -- a per-worker cache
+    stamp, data = _charts_cache
+    if data is None or time.monotonic() - stamp > 30:
+        data = queue.chart_data(db)
+        _charts_cache = (time.monotonic(), data)
+    return data
+
+
 def _parse_day(text: str) -> datetime | None:
     try:
         day = date.fromisoformat(text)
@@ -75,6 +88,8 @@ class QueueState(StaffState):
     median_decision: str = "—"
     four_eyes: bool = False
     error: str = ""
+    #: The search was a vendor_data prefix matching too many sessions; only exact matches are shown.
+    narrowed: bool = False
 
     _after: str = ""
     _stack: list[str] = []
@@ -106,6 +121,7 @@ class QueueState(StaffState):
                 self._fill_counts(db, filters)
         self._next = page.next_cursor.encode() if page.next_cursor else ""
         self.has_next = page.next_cursor is not None
+        self.narrowed = page.narrowed
         self.rows = [self._row(r, staff, masked=masked) for r in page.rows]
 
     def _fill_counts(self, db: Session, filters: queue.QueueFilter) -> None:
@@ -145,7 +161,7 @@ class QueueState(StaffState):
         with Session(get_engine()) as db:
             self.workflows = _known_workflows(db)
             self.four_eyes = review.four_eyes_enabled(db)
-            charts = queue.chart_data(db)
+            charts = _charts(db)
         self.chart_days = charts.per_day
         self.chart_statuses = charts.statuses
         self.approval_rate = f"{charts.approval_rate:.0%}" if charts.approval_rate is not None else "—"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from typing import Any
+from urllib.parse import urlsplit
 
 import reflex as rx
 from reflex.istate.manager.token import BaseStateToken
@@ -64,6 +65,21 @@ def token_from_path(path: str) -> str:
     """
     parts = [part for part in path.split("/") if part]
     return parts[1] if len(parts) >= 2 else ""
+
+
+def safe_return_url(url: object) -> str:
+    """The operator's return URL when it is a plain http(s) URL, else "" (never a ``javascript:`` link).
+
+    Args:
+        url: The stored return URL.
+
+    Returns:
+        The URL or "".
+    """
+    if not isinstance(url, str):
+        return ""
+    parts = urlsplit(url.strip())
+    return url.strip() if parts.scheme in {"http", "https"} and parts.netloc else ""
 
 
 def _load_view(token: str = "", link_id: str = "") -> dict[str, Any] | None:
@@ -171,7 +187,7 @@ class VerifyState(rx.State):
         if url != self.hosted_url:
             self.hosted_url = url
             self.qr = qr_svg(url) if url else ""
-        self.return_url = str(view.get("return_url") or "")
+        self.return_url = safe_return_url(view.get("return_url"))
         self.status = str(view["status"])
         if self._session_id:
             live.registry.register(self.router.session.client_token, self._session_id, "verify")
@@ -213,16 +229,9 @@ class VerifyState(rx.State):
             self._restart()
 
     @rx.event
-    def copy_link(self) -> rx.event.EventSpec | None:
-        """Copy the hosted URL to the clipboard, to open it on another device.
-
-        Returns:
-            The clipboard event.
-        """
-        if not self.hosted_url:
-            return None
-        self.copied = True
-        return rx.set_clipboard(self.hosted_url)
+    def mark_copied(self) -> None:
+        """The page copied the hosted URL (in the browser): say so on the button."""
+        self.copied = bool(self.hosted_url)
 
     def _on_status(self, status: str) -> None:
         if status == self.status:

@@ -5,9 +5,8 @@ Runs on SQLite and on the machine's PostgreSQL (the ``db_url`` fixture).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -116,7 +115,7 @@ def test_session_idle_and_absolute_timeouts(db_url: str) -> None:
     engine = get_engine(db_url)
     with session_scope(engine) as db:
         token = auth.start_session(db, principal=principal, now=T0)
-    assert len(token) >= 43  # 32 bytes, base64url  # noqa: PLR2004
+    assert len(token) >= 43  # 32 bytes, base64url
     with session_scope(engine) as db:
         stored = db.exec(select(StaffSession)).one()
         assert stored.token_hash == lookup_hash(token) != token

@@ -130,6 +130,31 @@ def test_filters_match_a_plain_python_filter(db_url: str, name: str) -> None:
         assert queue.total_count(db, filters=filters) == len(expected)
 
 
+def test_date_range_pages_the_same_in_both_orders_and_backwards(db_url: str) -> None:
+    rows = _seed(db_url)
+    f = QueueFilter(created_from=NOW - timedelta(days=4), created_to=NOW - timedelta(days=1))
+    keep = lambda r: NOW - timedelta(days=4) <= r["created_at"] < NOW - timedelta(days=1)  # noqa: E731
+    with Session(get_engine(db_url)) as db:
+        assert _walk(db, f, sort="asc", limit=6) == _expected(rows, keep, reverse=False)
+        p1 = queue.fetch_page(db, filters=f, limit=6)
+        p2 = queue.fetch_page(db, filters=f, after=p1.next_cursor, limit=6)
+        back = queue.fetch_page(db, filters=f, before=p2.prev_cursor, limit=6)
+        assert [r.session_id for r in back.rows] == [r.session_id for r in p1.rows]
+
+
+def test_a_too_broad_vendor_prefix_falls_back_to_exact_matches(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rows = _seed(db_url)
+    monkeypatch.setattr(queue, "BROAD_PREFIX", 5)  # "user-" now matches too many: only exact values are searched
+    with Session(get_engine(db_url)) as db:
+        assert queue.is_broad_prefix(db, "user-") and not queue.is_broad_prefix(db, "user-0042")
+        page = queue.fetch_page(db, filters=QueueFilter(search="user-"))
+        assert page.narrowed and page.rows == []
+        exact = queue.fetch_page(db, filters=QueueFilter(search="user-0041"))
+        assert not exact.narrowed
+        assert [r.session_id for r in exact.rows] == _expected(rows, lambda r: r["vendor_data"] == "user-0041")
+        assert sum(queue.status_counts(db, filters=QueueFilter(search="user-")).values()) == 0
+
+
 def test_search_by_vendor_prefix_number_email_and_session_id(db_url: str) -> None:
     rows = _seed(db_url)
     with Session(get_engine(db_url)) as db:

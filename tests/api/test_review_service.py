@@ -52,7 +52,7 @@ def _set_four_eyes(db_url: str, admin: Principal, on: bool) -> None:
 
 def _actions(db_url: str) -> list[str]:
     with Session(get_engine(db_url)) as db:
-        return [a for a in db.exec(select(AuditLog.action).order_by(AuditLog.id)).all()]
+        return list(db.exec(select(AuditLog.action).order_by(AuditLog.id)).all())
 
 
 def test_four_eyes_overturning_didit_needs_a_second_reviewer_never_oneself(db_url: str) -> None:
@@ -121,7 +121,7 @@ def test_rejecting_a_request_and_the_validation_rules(db_url: str) -> None:
         assert stored is not None and stored.state == "rejected"
         # The reason is encrypted at rest.
         raw = db.execute(text("SELECT reason FROM review_action WHERE id = :i"), {"i": action.id}).scalar_one()
-        assert b"r" != bytes(raw) and len(bytes(raw)) > 40
+        assert bytes(raw) != b"r" and len(bytes(raw)) > 40
 
 
 def test_notes_are_encrypted_and_hidden_from_viewers(db_url: str) -> None:
@@ -232,6 +232,11 @@ async def test_decline_goes_to_didit_and_is_confirmed_by_its_webhook(db_url: str
                 # Didit recorded our reason in its review feed.
                 decision = await client.get_decision_raw(created.session_id)
                 assert decision["reviews"][-1]["comment"] == "Face does not match"
+                # Didit's PDF report: reviewers only, and the download is audited.
+                pdf = await review.report_pdf(engine, client, actor=staff["ana"], session_id=created.session_id)
+                assert pdf.startswith(b"%PDF-")
+                with pytest.raises(Unauthorized):
+                    await review.report_pdf(engine, client, actor=staff["vic"], session_id=created.session_id)
                 # A reviewer's Declined is no longer Didit's automatic decision: no four-eyes to undo it.
                 with Session(engine) as db:
                     row = db.get(VerificationSession, created.session_id)
@@ -239,7 +244,7 @@ async def test_decline_goes_to_didit_and_is_confirmed_by_its_webhook(db_url: str
     finally:
         uninstall()
     actions = _actions(db_url)
-    assert {"decision.request", "decision.sent", "decision.confirmed"} <= set(actions)
+    assert {"decision.request", "decision.sent", "decision.confirmed", "session.report_pdf"} <= set(actions)
     assert audit.verify_chain(engine)[0]
 
 

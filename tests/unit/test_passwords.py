@@ -13,7 +13,7 @@ def test_production_hasher_is_argon2id_with_strong_parameters() -> None:
     match = re.match(r"^\$argon2id\$v=19\$m=(\d+),t=(\d+),p=(\d+)\$", hashed)
     assert match, hashed
     memory, time_cost, _ = (int(g) for g in match.groups())
-    assert memory >= 19456 and time_cost >= 2  # at least OWASP's argon2id minimum  # noqa: PLR2004
+    assert memory >= 19456 and time_cost >= 2  # at least OWASP's argon2id minimum
     assert auth.verify_password("a long enough password", hashed)
     assert not auth.verify_password("a long enough passworD", hashed)
     assert auth.hash_password("a long enough password") != hashed  # salted
@@ -21,8 +21,8 @@ def test_production_hasher_is_argon2id_with_strong_parameters() -> None:
 
 def test_tokens_are_256_bit_and_unique() -> None:
     tokens = {auth.new_token() for _ in range(200)}
-    assert len(tokens) == 200  # noqa: PLR2004
-    assert all(len(t) == 43 and re.fullmatch(r"[A-Za-z0-9_-]+", t) for t in tokens)  # noqa: PLR2004
+    assert len(tokens) == 200
+    assert all(len(t) == 43 and re.fullmatch(r"[A-Za-z0-9_-]+", t) for t in tokens)
 
 
 def test_cookie_value_picks_the_session_cookie() -> None:

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import time
 from collections.abc import Iterator
@@ -202,6 +203,17 @@ class LinkFactory:
             args += ["--vendor-data", vendor_data]
         return self._run(*args)
 
+    def stored_share(self, share_id: str) -> dict[str, Any]:
+        """What the portal stored for a share link: ``{data_session_id, status, user_data_keys}``."""
+        return self._run("shared", "--share-id", share_id)
+
+    def expire_data_session(self, data_session_id: str) -> None:
+        """Make the embedded sandbox's Auth + Data session expire now (its TTL is minutes; tests cannot wait)."""
+        with contextlib.closing(sqlite3.connect(self.portal.data_dir / "sandbox.db")) as db, db:
+            changed = db.execute("UPDATE auth_sessions SET expires_at = 0 WHERE session_id = ?",
+                                 (data_session_id,)).rowcount
+        assert changed == 1, "no such data session in the sandbox"
+
     def sandbox_outcome(self, session_id: str, outcome: str) -> dict[str, Any]:
         """Drive a session through the embedded sandbox's control API (contract §10.4)."""
         response = httpx.post(f"{self.portal.origin}/didit-sandbox/sandbox/sessions/{session_id}/outcome",
@@ -218,3 +230,29 @@ def links(portal: Portal) -> LinkFactory:
         The factory.
     """
     return LinkFactory(portal)
+
+
+# ---- Staff accounts --------------------------------------------------------------------------------------------
+
+#: Password of the accounts ``staff_accounts`` creates.
+STAFF_PASSWORD = "browser-tests-staff-password"
+
+
+@pytest.fixture(scope="session")
+def staff_accounts(portal: Portal) -> dict[str, str]:
+    """One admin, reviewer and viewer in the portal's database, created with the CLI as an operator would.
+
+    Returns:
+        Role → email; every account's password is :data:`STAFF_PASSWORD`.
+    """
+    port = portal.origin.rsplit(":", 1)[1]
+    env = {key: value for key, value in os.environ.items() if key not in _PORTAL_SETTINGS}
+    env.update(PORT=port, PORTAL_DATA_DIR=str(portal.data_dir), PUBLIC_BASE_URL=portal.origin)
+    accounts = {role: f"{role}-staff@example.org" for role in ("admin", "reviewer", "viewer")}
+    for role, email in accounts.items():
+        result = subprocess.run(
+            [str(VENV_BIN / "python"), "-m", "didit_portal", "users", "create", "--email", email,
+             "--password-stdin", "--role", role],
+            cwd=REPO, env=env, input=STAFF_PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, f"users create failed:\n{result.stderr[-3000:]}"
+    return accounts

@@ -18,7 +18,7 @@ from sqlmodel import Session
 from didit_portal.config import get_settings
 from didit_portal.db import get_engine
 from didit_portal.didit.client import client_from_settings
-from didit_portal.models import DataTransferSession, VerificationSession
+from didit_portal.models import DataTransferSession, ShareLink, VerificationSession
 from didit_portal.security import configure_keys
 from didit_portal.services import links
 
@@ -46,6 +46,16 @@ async def _share(args: argparse.Namespace) -> dict[str, object]:
                 "data_session_id": share.data_session_id, "authorize_url": row.url}
 
 
+def _shared(args: argparse.Namespace) -> dict[str, object]:
+    with Session(get_engine()) as db:
+        share = db.get(ShareLink, args.share_id)
+        assert share is not None
+        row = db.get(DataTransferSession, share.data_session_id)
+        assert row is not None
+        data = row.user_data or {}
+        return {"data_session_id": row.session_id, "status": row.status, "user_data_keys": sorted(data)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers(dest="kind", required=True)
@@ -56,9 +66,14 @@ def main() -> None:
     share = sub.add_parser("share")
     share.add_argument("--vendor-data")
     share.add_argument("--scope", default="names email")
+    shared = sub.add_parser("shared", help="what the portal stored for a share link (keys only, never values)")
+    shared.add_argument("--share-id", required=True)
     args = parser.parse_args()
     configure_keys(get_settings().secret_key())
-    result = asyncio.run(_verify(args) if args.kind == "verify" else _share(args))
+    if args.kind == "shared":
+        result = _shared(args)
+    else:
+        result = asyncio.run(_verify(args) if args.kind == "verify" else _share(args))
     json.dump(result, sys.stdout)
 
 

@@ -1,0 +1,113 @@
+"""Staff sign-in, sign-out and the audit page in Chromium against the real portal (prod mode, SQLite).
+
+Accounts come from the ``staff_accounts`` fixture (created with ``python -m didit_portal users create``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from didit_portal.services.auth import COOKIE_NAME, GENERIC_ERROR
+from tests.browser.portal.conftest import STAFF_PASSWORD
+
+if TYPE_CHECKING:
+    from tests.browser.portal.conftest import Portal
+
+pytestmark = pytest.mark.browser
+
+
+def _sign_in(page: Page, portal: Portal, email: str, password: str = STAFF_PASSWORD, path: str = "/login") -> None:
+    page.goto(portal.origin + path)
+    page.get_by_test_id("login-email").fill(email)
+    page.get_by_test_id("login-password").fill(password)
+    page.get_by_test_id("login-submit").click()
+
+
+def _session_cookie(page: Page) -> dict[str, object] | None:
+    return next((dict(c) for c in page.context.cookies() if c.get("name") == COOKIE_NAME), None)
+
+
+def test_wrong_password_shows_the_generic_message(portal: Portal, staff_accounts: dict[str, str],
+                                                  page_factory: Callable[..., Page]) -> None:
+    page = page_factory()
+    _sign_in(page, portal, staff_accounts["reviewer"], password="not-the-right-password")
+    expect(page).to_have_url(re.compile(r"/login/?\?error=1$"))
+    expect(page.get_by_test_id("login-error")).to_have_text(GENERIC_ERROR)
+    _sign_in(page, portal, "nobody@example.org")
+    expect(page.get_by_test_id("login-error")).to_have_text(GENERIC_ERROR)  # same text for unknown accounts
+    assert _session_cookie(page) is None
+
+
+def test_sign_in_and_out_with_an_httponly_cookie(portal: Portal, staff_accounts: dict[str, str],
+                                                 page_factory: Callable[..., Page]) -> None:
+    page = page_factory()
+    frames: list[str] = []
+    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
+    _sign_in(page, portal, staff_accounts["reviewer"])
+    expect(page).to_have_url(re.compile(r"/admin/?$"))
+    expect(page.get_by_test_id("staff-email")).to_have_text(staff_accounts["reviewer"])
+    cookie = _session_cookie(page)
+    assert cookie is not None
+    assert cookie["httpOnly"] is True and cookie["sameSite"] == "Strict" and cookie["path"] == "/"
+    token = str(cookie["value"])
+    assert COOKIE_NAME not in page.evaluate("document.cookie")  # page scripts cannot read it
+    assert frames and not any(token in frame for frame in frames)  # the server never sends it back
+
+    page.get_by_test_id("logout-submit").click()
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+    expect(page.get_by_test_id("login-submit")).to_be_visible()
+    assert _session_cookie(page) is None
+    # The old token is dead on the server too: replaying it gets nothing.
+    replay = page_factory()
+    replay.context.add_cookies([{"name": COOKIE_NAME, "value": token, "url": portal.origin}])
+    response = replay.request.get(f"{portal.origin}/api/auth/me")
+    assert response.status == 401
+    replay.goto(portal.origin + "/admin/audit")
+    expect(replay).to_have_url(re.compile(r"/login/?\?next=/admin/audit$"))
+
+
+def test_admin_reads_filters_and_exports_the_audit_trail(portal: Portal, staff_accounts: dict[str, str],
+                                                          page_factory: Callable[..., Page]) -> None:
+    page = page_factory(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    _sign_in(page, portal, staff_accounts["admin"], path="/login?next=/admin/audit")
+    expect(page).to_have_url(re.compile(r"/admin/audit/?$"))
+    table = page.get_by_test_id("audit-table")
+    expect(table).to_be_visible()
+    expect(page.get_by_test_id("audit-chain-ok")).to_be_visible()
+    rows = page.get_by_test_id("audit-row")
+    expect(rows.first).to_be_visible()
+    expect(table).to_contain_text("auth.login")
+    expect(table).to_contain_text("user.create")
+
+    page.get_by_test_id("audit-filter-action").fill("user.")
+    page.get_by_test_id("audit-filter-submit").click()
+    expect(rows.filter(has_text="auth.login")).to_have_count(0)
+    assert rows.count() >= 3  # the three accounts
+    for text in rows.all_inner_texts():
+        assert "user." in text
+
+    with page.expect_download() as download_info:
+        page.get_by_test_id("audit-export").click()
+    path = download_info.value.path()
+    content = path.read_text(encoding="utf-8")
+    assert content.splitlines()[0].startswith("id,at,actor_email,action")
+    assert "user.create" in content and "auth.login" not in content
+    page.get_by_test_id("audit-filter-action").fill("audit.export")
+    page.get_by_test_id("audit-filter-submit").click()
+    expect(rows.first).to_contain_text("audit.export")  # the export itself is audited
+
+
+def test_viewer_cannot_see_the_audit_trail(portal: Portal, staff_accounts: dict[str, str],
+                                           page_factory: Callable[..., Page]) -> None:
+    page = page_factory()
+    _sign_in(page, portal, staff_accounts["viewer"])
+    expect(page).to_have_url(re.compile(r"/admin/?$"))
+    page.goto(portal.origin + "/admin/audit")
+    expect(page.get_by_test_id("access-denied")).to_be_visible()
+    expect(page.get_by_test_id("audit-table")).to_have_count(0)
+    expect(page.get_by_test_id("audit-row")).to_have_count(0)
