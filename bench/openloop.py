@@ -36,10 +36,9 @@ async def _request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, h
     return status
 
 
-async def main(url: str, path: str, rate: float, seconds: float, connections: int) -> dict[str, float]:
+async def main(url: str, lines: list[list[str]], rate: float, seconds: float, connections: int) -> dict[str, float]:
+    """Send ``rate`` requests/s for ``seconds`` and return the latency percentiles."""
     parts = urlsplit(url)
-    with open(path, encoding="ascii") as fh:
-        lines = [line.rstrip("\n").split("\t", 4) for line in fh]
     total = min(len(lines), int(rate * seconds))
     idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
     for _ in range(connections):
@@ -83,5 +82,7 @@ async def main(url: str, path: str, rate: float, seconds: float, connections: in
 
 if __name__ == "__main__":
     conns = int(sys.argv[5]) if len(sys.argv) > 5 else 64
-    result = asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]), float(sys.argv[4]), conns))
+    # Read before the loop starts, so the blocking read cannot skew a measurement.
+    bodies = [line.split("\t", 4) for line in Path(sys.argv[2]).read_text(encoding="ascii").splitlines()]
+    result = asyncio.run(main(sys.argv[1], bodies, float(sys.argv[3]), float(sys.argv[4]), conns))
     print(json.dumps(result))

@@ -83,7 +83,7 @@ def actions() -> rx.Component:
     """
     form = rx.vstack(
         rx.text("Reason for ", S.form_kind, " (sent to Didit and kept in the audit trail)", size="2", weight="medium"),
-        rx.text_area(value=S.reason, on_change=S.set_reason, required=True, placeholder="Why?", width="100%",
+        rx.text_area(value=S.reason, on_change=S.update_reason, required=True, placeholder="Why?", width="100%",
                      aria_label="Reason", custom_attrs={"data-testid": "action-reason"}),
         rx.cond(S.form_kind == "Resubmitted", rx.vstack(
             rx.text("Steps to redo (none chosen: Didit picks the failed ones)", size="2"),

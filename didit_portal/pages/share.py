@@ -24,6 +24,7 @@ def share_status() -> rx.Component:
                 color_scheme=ShareState.status_color,
                 size="2",
                 variant="soft",
+                high_contrast=True,  # amber/teal soft text is below 4.5:1 otherwise
                 custom_attrs={"data-testid": "share-status"},
             ),
             rx.text(ShareState.message, size="4", weight="bold", custom_attrs={"data-testid": "share-message"}),

@@ -41,6 +41,7 @@ def status_panel() -> rx.Component:
                     color_scheme=VerifyState.status_color,
                     size="2",
                     variant="soft",
+                    high_contrast=True,  # amber/teal soft text is below 4.5:1 otherwise
                     custom_attrs={"data-testid": "verify-status"},
                 ),
                 align="center",
@@ -63,7 +64,8 @@ def status_panel() -> rx.Component:
             rx.cond(
                 VerifyState.can_restart,
                 rx.button(VerifyState.text["start_again"], on_click=VerifyState.start_again, size="3",
-                          disabled=VerifyState.restarting, custom_attrs={"data-testid": "verify-start-again"}),
+                          high_contrast=True, disabled=VerifyState.restarting,
+                          custom_attrs={"data-testid": "verify-start-again"}),
             ),
             spacing="2",
             align="start",
@@ -105,6 +107,7 @@ def phone_handoff() -> rx.Component:
             on_click=[rx.call_function(copy_to_clipboard(VerifyState.hosted_url)), VerifyState.mark_copied],
             variant="soft",
             size="2",
+            high_contrast=True,
             custom_attrs={"data-testid": "verify-copy-link"},
         ),
         spacing="3",
@@ -153,6 +156,7 @@ def phone_flow() -> rx.Component:
                     custom_attrs={"data-testid": "verify-start-phone"}),
             as_child=True,
             size="4",
+            high_contrast=True,  # white on teal 9 is below 4.5:1
             width="100%",
         ),
         rx.text(VerifyState.text["start_hint"], size="2", color_scheme="gray"),
@@ -221,6 +225,7 @@ def done_page() -> rx.Component:
                         custom_attrs={"data-testid": "verify-return"}),
                 as_child=True,
                 size="3",
+                high_contrast=True,
             ),
         ),
         spacing="4",

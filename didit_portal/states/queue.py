@@ -8,8 +8,10 @@ signed-in role on the server first.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, date, datetime, timedelta
+from typing import cast
 
 import reflex as rx
 from reflex.istate.manager.token import BaseStateToken
@@ -24,7 +26,7 @@ from didit_portal.services.auth import Principal
 from didit_portal.services.masking import mask_identifier
 from didit_portal.services.notify import SessionChanged
 from didit_portal.states import admin_live
-from didit_portal.states.base import StaffState
+from didit_portal.states.base import StaffState, requires
 
 ALL_STATUSES = [s.value for s in SessionStatus]
 #: Counts per status are recomputed on pushes at most this often per tab (a burst of webhooks costs one count).
@@ -55,6 +57,30 @@ def _charts(db: Session) -> queue.ChartData:
         data = queue.chart_data(db)
         _charts_cache = (time.monotonic(), data)
     return data
+
+
+_counts_cache: dict[queue.QueueFilter, tuple[float, dict[str, int]]] = {}
+
+
+def cached_counts(filters: queue.QueueFilter) -> dict[str, int]:
+    """Counts per status for a filter, shared by this worker's tabs for :data:`COUNTS_EVERY` seconds.
+
+    Args:
+        filters: The queue filter (hashable).
+
+    Returns:
+        Status → count.
+    """
+    now = time.monotonic()
+    hit = _counts_cache.get(filters)
+    if hit is not None and now - hit[0] < COUNTS_EVERY:
+        return hit[1]
+    with Session(get_engine()) as db:
+        found = queue.status_counts(db, filters=filters)
+    if len(_counts_cache) > 256:  # many distinct searches: start over rather than grow
+        _counts_cache.clear()
+    _counts_cache[filters] = (now, found)
+    return found
 
 
 def _parse_day(text: str) -> datetime | None:
@@ -110,25 +136,22 @@ class QueueState(StaffState):
             search=self.search[:200],
         )
 
-    def _load_page(self, principal: Principal, *, counts: bool = True) -> None:
+    def _load_page(self, principal: Principal) -> None:
         masked = not principal.at_least("reviewer")
         filters = self._filters(principal)
         with Session(get_engine()) as db:
             after = queue.Cursor.decode(self._after) if self._after else None
             page = queue.fetch_page(db, filters=filters, sort="asc" if self.sort == "asc" else "desc", after=after)
             staff = {int(s["id"]): s["email"] for s in review.assignable_staff(db)}
-            if counts:
-                self._fill_counts(db, filters)
         self._next = page.next_cursor.encode() if page.next_cursor else ""
         self.has_next = page.next_cursor is not None
         self.narrowed = page.narrowed
         self.rows = [self._row(r, staff, masked=masked) for r in page.rows]
 
-    def _fill_counts(self, db: Session, filters: queue.QueueFilter) -> None:
-        found = queue.status_counts(db, filters=filters)
-        self.counts = [{"status": s, "count": str(n)} for s, n in found.items()]
+    def _set_counts(self, found: dict[str, int], filters: queue.QueueFilter) -> None:
+        self.counts = [{"status": st, "count": str(n)} for st, n in found.items()]
         chosen = filters.statuses or tuple(found)
-        self.matching = sum(found[s] for s in chosen)
+        self.matching = sum(found[st] for st in chosen)
         self._counts_at = time.monotonic()
 
     @staticmethod
@@ -153,11 +176,12 @@ class QueueState(StaffState):
     # ---- events -----------------------------------------------------------------------------------------------
 
     @rx.event
-    def load(self) -> None:
+    @requires("viewer")
+    def load(self) -> EventSpec | None:
         """on_load: the first page, counts, charts; follow webhooks live."""
         principal = self._guard("viewer")
         if principal is None:
-            return
+            return None
         with Session(get_engine()) as db:
             self.workflows = _known_workflows(db)
             self.four_eyes = review.four_eyes_enabled(db)
@@ -170,9 +194,11 @@ class QueueState(StaffState):
             f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h")
         self._restart(principal)
         admin_live.follow_queue(self.router.session.client_token)
+        return _refresh_counts()
 
     @rx.event
-    def toggle_status(self, status: str) -> None:
+    @requires("viewer")
+    def toggle_status(self, status: str) -> EventSpec | None:
         """Add or remove one status from the multi-select.
 
         Args:
@@ -180,20 +206,24 @@ class QueueState(StaffState):
         """
         principal = self._require("viewer")
         if status not in ALL_STATUSES:
-            return
+            return None
         self.statuses = [s for s in self.statuses if s != status] if status in self.statuses else [*self.statuses,
                                                                                                       status]
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def clear_statuses(self) -> None:
+    @requires("viewer")
+    def clear_statuses(self) -> EventSpec | None:
         """Show every status again."""
         principal = self._require("viewer")
         self.statuses = []
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def set_workflow(self, value: str) -> None:
+    @requires("viewer")
+    def choose_workflow(self, value: str) -> EventSpec | None:
         """Filter by one workflow (``all`` for every workflow).
 
         Args:
@@ -202,9 +232,11 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         self.workflow = "" if value == "all" else value[:64]
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def set_date_from(self, value: str) -> None:
+    @requires("viewer")
+    def choose_date_from(self, value: str) -> EventSpec | None:
         """First creation day shown (``YYYY-MM-DD``, empty for none).
 
         Args:
@@ -213,9 +245,11 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         self.date_from = value if _parse_day(value) else ""
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def set_date_to(self, value: str) -> None:
+    @requires("viewer")
+    def choose_date_to(self, value: str) -> EventSpec | None:
         """Last creation day shown (``YYYY-MM-DD``, empty for none).
 
         Args:
@@ -224,9 +258,11 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         self.date_to = value if _parse_day(value) else ""
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def set_mine(self, value: bool) -> None:
+    @requires("viewer")
+    def toggle_mine(self, value: bool) -> EventSpec | None:
         """Only sessions assigned to me.
 
         Args:
@@ -235,9 +271,11 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         self.mine = bool(value)
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def set_warnings_only(self, value: bool) -> None:
+    @requires("viewer")
+    def toggle_warnings(self, value: bool) -> EventSpec | None:
         """Only sessions whose decision has warnings.
 
         Args:
@@ -246,9 +284,11 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         self.warnings_only = bool(value)
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def set_sort(self, value: str) -> None:
+    @requires("viewer")
+    def choose_sort(self, value: str) -> EventSpec | None:
         """Newest first (``desc``) or oldest first (``asc``).
 
         Args:
@@ -257,9 +297,11 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         self.sort = "asc" if value == "asc" else "desc"
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
-    def submit_search(self, form: dict[str, str]) -> None:
+    @requires("viewer")
+    def submit_search(self, form: dict[str, str]) -> EventSpec | None:
         """Search vendor_data, session number, session id or email.
 
         Args:
@@ -268,8 +310,10 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         self.search = str(form.get("q", "")).strip()[:200]
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
+    @requires("viewer")
     def next_page(self) -> None:
         """The next page by keyset."""
         principal = self._require("viewer")
@@ -278,9 +322,10 @@ class QueueState(StaffState):
         self._stack = [*self._stack, self._after]
         self._after = self._next
         self.page_number += 1
-        self._load_page(principal, counts=False)
+        self._load_page(principal)
 
     @rx.event
+    @requires("viewer")
     def prev_page(self) -> None:
         """The previous page (the cursors walked so far are kept server-side)."""
         principal = self._require("viewer")
@@ -289,15 +334,18 @@ class QueueState(StaffState):
         self._after = self._stack[-1]
         self._stack = self._stack[:-1]
         self.page_number = max(1, self.page_number - 1)
-        self._load_page(principal, counts=False)
+        self._load_page(principal)
 
     @rx.event
-    def first_page(self) -> None:
+    @requires("viewer")
+    def first_page(self) -> EventSpec | None:
         """Back to page 1 (and fresh counts)."""
         principal = self._require("viewer")
         self._restart(principal)
+        return _refresh_counts()
 
     @rx.event
+    @requires("viewer")
     def export_csv(self) -> EventSpec:
         """Download the filtered queue as CSV (audited; masked for viewers).
 
@@ -312,7 +360,8 @@ class QueueState(StaffState):
         return rx.download(data=text, filename=f"queue-{datetime.now(UTC):%Y%m%d-%H%M}.csv")
 
     @rx.event
-    def set_four_eyes(self, value: bool) -> None:
+    @requires("admin")
+    def change_four_eyes(self, value: bool) -> None:
         """Admins: require a second reviewer to overturn Didit's automatic decisions.
 
         Args:
@@ -324,21 +373,37 @@ class QueueState(StaffState):
             review.set_four_eyes(db, actor=principal, enabled=bool(value), ip=self._client_ip())
         self.four_eyes = bool(value)
 
+    @rx.event(background=True)
+    @requires("viewer")
+    async def refresh_counts(self) -> None:
+        """Counts per status under the current filters, computed off the event loop (a full index scan at scale)."""
+        async with self:
+            principal = self._require("viewer")
+            filters = self._filters(principal)
+        found = await asyncio.to_thread(cached_counts, filters)
+        async with self:
+            self._set_counts(found, filters)
+
     # ---- live push -------------------------------------------------------------------------------------------
 
-    def _apply_change(self, change: SessionChanged) -> None:
+    def _apply_change(self, change: SessionChanged) -> queue.QueueFilter | None:
+        """Re-read the visible page if the change can show on it; returns the filters when counts are due."""
         principal = self._principal()
         if principal is None:
             self.rows, self.counts = [], []
-            return
+            return None
         visible = any(r["session_id"] == change.session_id for r in self.rows)
-        at_top = not self._after and self.sort == "desc"
-        counts = time.monotonic() - self._counts_at >= COUNTS_EVERY
-        if visible or at_top:
-            self._load_page(principal, counts=counts)
-        elif counts:
-            with Session(get_engine()) as db:
-                self._fill_counts(db, self._filters(principal))
+        if visible or (not self._after and self.sort == "desc"):
+            self._load_page(principal)
+        if time.monotonic() - self._counts_at < COUNTS_EVERY:
+            return None
+        self._counts_at = time.monotonic()
+        return self._filters(principal)
+
+
+def _refresh_counts() -> EventSpec:
+    # The follow-up event that fills the counts once the page is shown.
+    return cast(EventSpec, QueueState.refresh_counts())
 
 
 async def push(app: object, client_token: str, change: SessionChanged) -> bool:
@@ -354,9 +419,16 @@ async def push(app: object, client_token: str, change: SessionChanged) -> bool:
     """
     if not admin_live.is_connected(client_token):
         return False
-    async with app.modify_state(BaseStateToken(ident=client_token, cls=QueueState)) as root:  # type: ignore[attr-defined]
+    token = BaseStateToken(ident=client_token, cls=QueueState)
+    async with app.modify_state(token) as root:  # type: ignore[attr-defined]
         state = await root.get_state(QueueState)
-        state._apply_change(change)  # the push path of this module
+        due = state._apply_change(change)  # the push path of this module
+    if due is not None:
+        # Counting scans an index: outside the state lock and off the event loop, then a second short update.
+        found = await asyncio.to_thread(cached_counts, due)
+        async with app.modify_state(token) as root:  # type: ignore[attr-defined]
+            state = await root.get_state(QueueState)
+            state._set_counts(found, due)
     return True
 
 

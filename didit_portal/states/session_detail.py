@@ -26,7 +26,7 @@ from didit_portal.services.checks import CheckCard, MediaLink
 from didit_portal.services.notify import SessionChanged
 from didit_portal.services.sessions import latest_decision
 from didit_portal.states import admin_live
-from didit_portal.states.base import StaffState
+from didit_portal.states.base import StaffState, requires
 
 _ACTION_LABELS = {"Approved": "Approve", "Declined": "Decline", "Resubmitted": "Request resubmission"}
 
@@ -149,6 +149,7 @@ class SessionDetailState(StaffState):
         self.action_requested_by = requester.email if requester else ""
 
     @rx.event
+    @requires("viewer")
     def load(self) -> None:
         """on_load: the session (masked for viewers), audited as a view of personal data; follow it live."""
         principal = self._guard("viewer")
@@ -173,6 +174,7 @@ class SessionDetailState(StaffState):
     # ---- decision form ------------------------------------------------------------------------------------
 
     @rx.event
+    @requires("reviewer")
     def open_form(self, kind: str) -> None:
         """Open the approve / decline / resubmit form.
 
@@ -184,13 +186,15 @@ class SessionDetailState(StaffState):
             self.form_kind, self.reason, self.chosen_nodes, self.message = kind, "", [], ""
 
     @rx.event
+    @requires("reviewer")
     def close_form(self) -> None:
         """Close the form without doing anything."""
         self._require("reviewer")
         self.form_kind, self.reason, self.chosen_nodes = "", "", []
 
     @rx.event
-    def set_reason(self, value: str) -> None:
+    @requires("reviewer")
+    def update_reason(self, value: str) -> None:
         """The reason as typed.
 
         Args:
@@ -200,6 +204,7 @@ class SessionDetailState(StaffState):
         self.reason = value[: review.MAX_REASON]
 
     @rx.event
+    @requires("reviewer")
     def toggle_node(self, node_id: str) -> None:
         """Choose or un-choose a step to redo (resubmission).
 
@@ -213,6 +218,7 @@ class SessionDetailState(StaffState):
             self.chosen_nodes = [*self.chosen_nodes, node_id]
 
     @rx.event(background=True)
+    @requires("reviewer")
     async def confirm_action(self) -> None:
         """Record the decision and send it to Didit (or leave it for a second reviewer under four-eyes)."""
         engine = get_engine()
@@ -245,6 +251,7 @@ class SessionDetailState(StaffState):
                 self._reload()
 
     @rx.event(background=True)
+    @requires("reviewer")
     async def approve_pending(self) -> None:
         """Four-eyes: a second reviewer approves the pending decision; it then goes to Didit."""
         engine = get_engine()
@@ -262,6 +269,7 @@ class SessionDetailState(StaffState):
         await self._send(action_id)
 
     @rx.event
+    @requires("reviewer")
     def reject_pending(self) -> None:
         """Four-eyes: reject (or withdraw one's own) pending decision."""
         principal = self._require("reviewer")
@@ -278,6 +286,7 @@ class SessionDetailState(StaffState):
     # ---- notes, assignment, media, report --------------------------------------------------------------------
 
     @rx.event
+    @requires("reviewer")
     def add_note(self, form: dict[str, str]) -> None:
         """Add a note (encrypted; audited without its text).
 
@@ -296,6 +305,7 @@ class SessionDetailState(StaffState):
         self._fill(principal)
 
     @rx.event
+    @requires("reviewer")
     def assign_to(self, user_id: str) -> None:
         """Assign the session (``me``, a staff user id, or ``none``).
 
@@ -303,6 +313,9 @@ class SessionDetailState(StaffState):
             user_id: ``me``, ``none`` or an id.
         """
         principal = self._require("reviewer")
+        if user_id not in ("me", "none") and not user_id.isdigit():
+            self.message = "choose a reviewer"
+            return
         target = principal.user_id if user_id == "me" else (None if user_id == "none" else int(user_id))
         engine = get_engine()
         try:
@@ -314,6 +327,7 @@ class SessionDetailState(StaffState):
         self._fill(principal)
 
     @rx.event(background=True)
+    @requires("reviewer")
     async def show_images(self) -> None:
         """Fetch the decision from Didit now and show its images (fresh, short-lived URLs; never stored)."""
         async with self:
@@ -335,6 +349,7 @@ class SessionDetailState(StaffState):
             self.media_error = ""
 
     @rx.event(background=True)
+    @requires("reviewer")
     async def download_pdf(self) -> AsyncIterator[EventSpec]:
         """Download Didit's PDF report (reviewers; audited).
 

@@ -9,6 +9,7 @@ be identical. Runs on SQLite and on the machine's PostgreSQL.
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from typing import Any
 
@@ -114,7 +115,7 @@ def _world(url: str, seed: list[tuple[str, int, bool]], specs: list[Any], batche
     results: list[Any] = []
     if batched:
         bounds = sorted({0, len(reports), *[c % (len(reports) + 1) for c in cuts]})
-        for lo, hi in zip(bounds, bounds[1:], strict=False):
+        for lo, hi in itertools.pairwise(bounds):
             with Session(engine) as db, db.begin():
                 results += [(a.status, a.status_changed, a.decision_stored, a.needs_decision)
                             for a in apply_reports(db, reports[lo:hi])]

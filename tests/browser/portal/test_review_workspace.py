@@ -95,6 +95,10 @@ def test_reviewer_finds_and_declines_a_session_and_didit_confirms(
     expect(row).to_have_count(1)
     expect(row.get_by_test_id("queue-status")).to_have_text("Approved")
     expect(row.get_by_test_id("queue-vendor")).to_have_text(vendor)
+    # Counts per status follow the search (computed in a background event after the rows).
+    expect(page.locator('[data-testid="status-toggle"][data-status="Approved"]')).to_have_text("Approved1")
+    expect(page.locator('[data-testid="status-toggle"][data-status="Declined"]')).to_have_text("Declined0")
+    expect(page.get_by_test_id("queue-page")).to_have_text("Page 1 · 1 matching")
     page.screenshot(path=str(shots_dir / "admin-queue-search-1280.png"), full_page=True)
 
     row.get_by_test_id("queue-open").click()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -33,11 +34,12 @@ def _session_cookie(page: Page) -> dict[str, object] | None:
 
 
 def test_wrong_password_shows_the_generic_message(portal: Portal, staff_accounts: dict[str, str],
-                                                  page_factory: Callable[..., Page]) -> None:
+                                                  page_factory: Callable[..., Page], shots_dir: Path) -> None:
     page = page_factory()
     _sign_in(page, portal, staff_accounts["reviewer"], password="not-the-right-password")
     expect(page).to_have_url(re.compile(r"/login/?\?error=1$"))
     expect(page.get_by_test_id("login-error")).to_have_text(GENERIC_ERROR)
+    page.screenshot(path=shots_dir / "login-error.png", full_page=True)
     _sign_in(page, portal, "nobody@example.org")
     expect(page.get_by_test_id("login-error")).to_have_text(GENERIC_ERROR)  # same text for unknown accounts
     assert _session_cookie(page) is None
@@ -72,7 +74,7 @@ def test_sign_in_and_out_with_an_httponly_cookie(portal: Portal, staff_accounts:
 
 
 def test_admin_reads_filters_and_exports_the_audit_trail(portal: Portal, staff_accounts: dict[str, str],
-                                                          page_factory: Callable[..., Page]) -> None:
+                                                          page_factory: Callable[..., Page], shots_dir: Path) -> None:
     page = page_factory(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     _sign_in(page, portal, staff_accounts["admin"], path="/login?next=/admin/audit")
     expect(page).to_have_url(re.compile(r"/admin/audit/?$"))
@@ -83,6 +85,7 @@ def test_admin_reads_filters_and_exports_the_audit_trail(portal: Portal, staff_a
     expect(rows.first).to_be_visible()
     expect(table).to_contain_text("auth.login")
     expect(table).to_contain_text("user.create")
+    page.screenshot(path=shots_dir / "audit.png", full_page=True)
 
     page.get_by_test_id("audit-filter-action").fill("user.")
     page.get_by_test_id("audit-filter-submit").click()
@@ -103,7 +106,7 @@ def test_admin_reads_filters_and_exports_the_audit_trail(portal: Portal, staff_a
 
 
 def test_viewer_cannot_see_the_audit_trail(portal: Portal, staff_accounts: dict[str, str],
-                                           page_factory: Callable[..., Page]) -> None:
+                                           page_factory: Callable[..., Page], shots_dir: Path) -> None:
     page = page_factory()
     _sign_in(page, portal, staff_accounts["viewer"])
     expect(page).to_have_url(re.compile(r"/admin/?$"))
@@ -111,3 +114,4 @@ def test_viewer_cannot_see_the_audit_trail(portal: Portal, staff_accounts: dict[
     expect(page.get_by_test_id("access-denied")).to_be_visible()
     expect(page.get_by_test_id("audit-table")).to_have_count(0)
     expect(page.get_by_test_id("audit-row")).to_have_count(0)
+    page.screenshot(path=shots_dir / "audit-403.png")

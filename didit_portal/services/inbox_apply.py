@@ -1,0 +1,238 @@
+"""Inbox processing: committed rows applied to sessions in arrival order, a claimed batch per transaction.
+
+Work that needs no lock — reading bodies (or taking them from the committer's :class:`PayloadCache`), validating
+decisions, encrypting what gets stored — happens before the write transaction; the transaction claims the rows
+and applies them with :func:`~didit_portal.services.sessions.apply_reports`. A failed batch is retried one event
+per transaction; an event that keeps failing is left for an operator after :data:`MAX_ATTEMPTS`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import LargeBinary, select, type_coerce, update
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from didit_portal.db import write_lock
+from didit_portal.models import InboxEvent, utcnow
+from didit_portal.security import DecryptionError, decrypt_text
+from didit_portal.services import notify
+from didit_portal.services.sessions import PreparedReport, Report, apply_reports, prepare_reports
+
+log = logging.getLogger(__name__)
+
+#: Webhook types that carry a verification session's status.
+SESSION_TYPES = frozenset({"status.updated", "data.updated"})
+#: A row that failed this many processing attempts is left for an operator (``last_error`` says why) instead of
+#: being retried on every pass, where it would hold up the events behind it.
+MAX_ATTEMPTS = 5
+
+
+@dataclass(frozen=True)
+class PendingEvent:
+    """An inbox row as processing needs it (the committer hands these to the processor after its commit)."""
+
+    id: int
+    webhook_type: str
+    session_id: str | None
+    status: str | None
+    event_created_at: int
+    payload: dict[str, Any] | None  # None when it has to be read (and decrypted) from the row
+
+
+class PayloadCache:
+    """Parsed bodies of just-committed rows, handed from the route to processing.
+
+    Processing then need not decrypt and parse them again. Bounded: when processing lags far behind, the oldest
+    entries are dropped and read from the database instead. Shared between the event loop and the processing
+    thread, hence the lock.
+    """
+
+    def __init__(self, capacity: int = 2048) -> None:
+        """Create the cache.
+
+        Args:
+            capacity: Maximum entries kept.
+        """
+        self.capacity = capacity
+        self._items: dict[int, PendingEvent] = {}
+        self._lock = threading.Lock()
+
+    def put(self, pending: list[PendingEvent]) -> None:
+        """Remember rows just committed (oldest dropped beyond capacity)."""
+        with self._lock:
+            for item in pending:
+                self._items[item.id] = item
+            while len(self._items) > self.capacity:
+                del self._items[next(iter(self._items))]
+
+    def take(self, ids: list[int]) -> dict[int, PendingEvent]:
+        """Remove and return the entries for ``ids`` that are present."""
+        with self._lock:
+            return {i: item for i in ids if (item := self._items.pop(i, None)) is not None}
+
+    def __len__(self) -> int:
+        """Number of entries."""
+        return len(self._items)
+
+
+def process_pending(engine: Engine, limit: int = 200, cache: PayloadCache | None = None,
+                    ) -> list[notify.SessionChanged]:
+    """Apply unprocessed inbox rows in arrival order (one pass of :func:`process_pass`).
+
+    Args:
+        engine: Database engine.
+        limit: Maximum rows per call.
+        cache: Parsed bodies handed over by the committer, when running in the serving process.
+
+    Returns:
+        The changes to announce to listeners (after the commits).
+    """
+    return process_pass(engine, limit, cache)[0]
+
+
+def process_pass(engine: Engine, limit: int = 200, cache: PayloadCache | None = None,
+                 ) -> tuple[list[notify.SessionChanged], int]:
+    """Apply unprocessed inbox rows in arrival order, a batch per transaction.
+
+    Work that needs no lock (reading bodies, validating decisions, encrypting what gets stored) happens first;
+    then one transaction claims the rows and applies them with :func:`~didit_portal.services.sessions.apply_reports`
+    (one commit, one fsync). If the batch fails, it rolls back and its events are retried one transaction each,
+    so one bad event never blocks the others.
+
+    Args:
+        engine: Database engine.
+        limit: Maximum rows per call.
+        cache: Parsed bodies handed over by the committer, when running in the serving process.
+
+    Returns:
+        The changes to announce to listeners (after the commits), and how many rows the pass looked at.
+    """
+    with engine.connect() as conn:
+        ids = [r[0] for r in conn.execute(
+            select(_INBOX.c.id).where(_INBOX.c.processed_at.is_(None), _INBOX.c.attempts < MAX_ATTEMPTS)
+            .order_by(_INBOX.c.id).limit(limit))]
+    if not ids:
+        return [], 0
+    events = _load(engine, ids, cache)
+    reports: dict[int, PreparedReport] = {}
+    single: list[int] = []  # events the batch cannot take (invalid): they fail on their own, as before
+    for event in events:
+        try:
+            report = _report(event)
+            if report is not None:
+                reports[event.id] = prepare_reports([report])[0]
+        except ValueError:
+            single.append(event.id)
+    batch_ids = [i for i in ids if i not in single]
+    changes: list[notify.SessionChanged] = []
+    try:
+        changes = _process_batch(engine, batch_ids, reports)
+    except Exception:
+        log.warning("inbox batch of %d failed; retrying its events one by one", len(batch_ids))
+        single = ids
+    for event_id in single:
+        change = _process_one(engine, event_id)
+        if change is not None:
+            changes.append(change)
+    return changes, len(ids)
+
+
+_INBOX = InboxEvent.__table__  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def _load(engine: Engine, ids: list[int], cache: PayloadCache | None) -> list[PendingEvent]:
+    found = cache.take(ids) if cache is not None else {}
+    missing = [i for i in ids if i not in found]
+    if missing:
+        with engine.connect() as conn:
+            # The body comes raw and is decrypted row by row: one unreadable row must not stop the others.
+            for r in conn.execute(select(_INBOX.c.id, _INBOX.c.webhook_type, _INBOX.c.session_id, _INBOX.c.status,
+                                         _INBOX.c.event_created_at, type_coerce(_INBOX.c.body, LargeBinary))
+                                  .where(_INBOX.c.id.in_(missing))):
+                payload = None
+                if r[1] in SESSION_TYPES and r[2] and r[3]:
+                    try:
+                        payload = json.loads(decrypt_text(r[5]))
+                    except (ValueError, DecryptionError):
+                        payload = None  # the single path records the failure
+                found[r[0]] = PendingEvent(r[0], r[1], r[2], r[3], r[4], payload)
+    return [found[i] for i in ids if i in found]
+
+
+def _report(event: PendingEvent) -> Report | None:
+    if event.webhook_type not in SESSION_TYPES or not event.session_id or not event.status:
+        return None  # stored for the record; nothing to apply to a verification session
+    if not isinstance(event.payload, dict):
+        raise ValueError("inbox body is not a JSON object")  # the single path records the failure
+    payload = event.payload
+    decision = payload.get("decision") if isinstance(payload.get("decision"), dict) else None
+    metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
+    return Report(session_id=event.session_id, status=event.status, event_at=event.event_created_at,
+                  source="webhook", decision=decision, workflow_id=payload.get("workflow_id"),
+                  vendor_data=payload.get("vendor_data"), metadata=metadata, environment=payload.get("environment"),
+                  inbox_event_id=event.id)
+
+
+def _process_batch(engine: Engine, ids: list[int], reports: dict[int, PreparedReport],
+                   ) -> list[notify.SessionChanged]:
+    if not ids:
+        return []
+    with write_lock(engine), Session(engine, expire_on_commit=False) as db, db.begin():
+        # A Core UPDATE on the table: the ORM form would evaluate the criteria against the identity map too.
+        claimed = set(db.execute(update(_INBOX).where(_INBOX.c.id.in_(ids), _INBOX.c.processed_at.is_(None))
+                                 .values(processed_at=utcnow(), attempts=_INBOX.c.attempts + 1)
+                                 .returning(_INBOX.c.id)).scalars())
+        # Arrival order within the batch (ids ascend), only what this worker claimed.
+        applied = apply_reports(db, [reports[i] for i in ids if i in claimed and i in reports])
+    changes: dict[str, notify.SessionChanged] = {}
+    for result in applied:
+        if result.status_changed or result.decision_stored:
+            # One announcement per session per batch (listeners re-read the session); "status" if any was one.
+            kind = "status" if result.status_changed else "decision"
+            if result.session_id in changes and changes[result.session_id].kind == "status":
+                kind = "status"
+            changes[result.session_id] = notify.SessionChanged(result.session_id, result.status, kind)
+    return list(changes.values())
+
+
+def _process_one(engine: Engine, inbox_id: int) -> notify.SessionChanged | None:
+    with write_lock(engine), Session(engine, expire_on_commit=False) as db:
+        try:
+            with db.begin():
+                claimed = db.execute(update(InboxEvent).where(col(InboxEvent.id) == inbox_id,
+                                                              col(InboxEvent.processed_at).is_(None))
+                                     .values(processed_at=utcnow(), attempts=InboxEvent.attempts + 1))
+                if not claimed.rowcount:  # type: ignore[attr-defined]
+                    return None  # another worker took it
+                event = db.get(InboxEvent, inbox_id)
+                if event is None:
+                    return None
+                return _apply(db, event)
+        except Exception as exc:
+            # Leave the row unprocessed (the claim rolled back) but remember why, for the admin view.
+            log.exception("inbox event %s failed to process", inbox_id)
+            with db.begin():
+                attempts = db.execute(update(InboxEvent).where(col(InboxEvent.id) == inbox_id)
+                                      .values(attempts=InboxEvent.attempts + 1, last_error=type(exc).__name__[:500])
+                                      .returning(col(InboxEvent.attempts))).scalar()
+            if attempts is not None and attempts >= MAX_ATTEMPTS:
+                log.error("inbox event %s failed %d times; left unprocessed for an operator", inbox_id, attempts)
+            return None
+
+
+def _apply(db: Session, event: InboxEvent) -> notify.SessionChanged | None:
+    report = _report(PendingEvent(event.id or 0, event.webhook_type, event.session_id, event.status,
+                              event.event_created_at, json.loads(event.body)))
+    if report is None:
+        return None
+    applied = apply_reports(db, [report])[0]
+    if applied.status_changed or applied.decision_stored:
+        return notify.SessionChanged(applied.session_id, applied.status,
+                                     "status" if applied.status_changed else "decision")
+    return None
