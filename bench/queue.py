@@ -205,19 +205,31 @@ def _deep_cursor(db: Session, f: QueueFilter) -> tuple[Cursor | None, int]:
     return Cursor(queue.aware(row[0]), row[1]), page
 
 
-def measure(url: str, repeat: int) -> dict[str, dict[str, float]]:
-    engine = get_engine(url)
-    results: dict[str, dict[str, float]] = {}
-    with Session(engine) as db:
+def measure(urls: dict[int, str], repeat: int) -> dict[int, dict[str, dict[str, float]]]:
+    """Time every filter on every size, interleaving sizes and pages so that machine load drifts hit all alike."""
+    engines = {n: get_engine(url) for n, url in urls.items()}
+    results: dict[int, dict[str, dict[str, float]]] = {n: {} for n in urls}
+    sessions = {n: Session(engine) for n, engine in engines.items()}
+    try:
         for name, f in filters().items():
-            cursor, page = _deep_cursor(db, f)
-            first, deep = _timed(lambda f=f: queue.fetch_page(db, filters=f),
-                                 lambda f=f, c=cursor: queue.fetch_page(db, filters=f, after=c), repeat=repeat)
-            results[name] = {"first": first, "deep": deep, "deep_page": page}
-        results["counts per status (all)"] = {"first": _timed(lambda: queue.status_counts(db),
-                                                              repeat=max(3, repeat // 3))[0],
-                                              "deep": float("nan"), "deep_page": 0}
-    engine.dispose()
+            fns, labels = [], []
+            for n, db in sessions.items():
+                cursor, page = _deep_cursor(db, f)
+                results[n][name] = {"deep_page": page}
+                fns += [lambda db=db, f=f: queue.fetch_page(db, filters=f),
+                        lambda db=db, f=f, c=cursor: queue.fetch_page(db, filters=f, after=c)]
+                labels += [(n, "first"), (n, "deep")]
+            for (n, kind), ms in zip(labels, _timed(*fns, repeat=repeat), strict=True):
+                results[n][name][kind] = ms
+        counts = _timed(*[lambda db=db: queue.status_counts(db) for db in sessions.values()],
+                        repeat=max(3, repeat // 3))
+        for n, ms in zip(sessions, counts, strict=True):
+            results[n]["counts per status (all)"] = {"first": ms, "deep": float("nan"), "deep_page": 0}
+    finally:
+        for db in sessions.values():
+            db.close()
+        for engine in engines.values():
+            engine.dispose()
     return results
 
 
@@ -290,22 +302,24 @@ def main() -> None:
     parser.add_argument("--write", type=Path)
     args = parser.parse_args()
     small, large = (int(s) for s in args.sizes.split(","))
-    results = {}
+    urls: dict[int, str] = {}
+    pg_names: list[str] = []
     seed_s = 0.0
     with tempfile.TemporaryDirectory(prefix="queue_bench_") as tmp:
-        for n in (small, large):
-            started = time.perf_counter()
-            if args.db == "sqlite":
-                url, pg_name = seed_sqlite(Path(tmp) / f"q{n}.db", n, args.proposed_indexes), None
-            else:
-                url, pg_name = seed_postgres(n, args.proposed_indexes)
-            seed_s = time.perf_counter() - started
-            print(f"seeded {n:,} sessions in {seed_s:.1f} s", flush=True)
-            try:
-                results[n] = measure(url, args.repeat)
-            finally:
-                if pg_name:
-                    drop_postgres(pg_name)
+        try:
+            for n in (small, large):
+                started = time.perf_counter()
+                if args.db == "sqlite":
+                    urls[n] = seed_sqlite(Path(tmp) / f"q{n}.db", n, args.proposed_indexes)
+                else:
+                    urls[n], name = seed_postgres(n, args.proposed_indexes)
+                    pg_names.append(name)
+                seed_s = time.perf_counter() - started
+                print(f"seeded {n:,} sessions in {seed_s:.1f} s", flush=True)
+            results = measure(urls, args.repeat)
+        finally:
+            for name in pg_names:
+                drop_postgres(name)
     body = report(args.db, small, large, results[small], results[large], proposed=args.proposed_indexes,
                   seed_s=seed_s)
     print(body)

@@ -40,6 +40,7 @@ def sandbox_badge() -> rx.Component:
             "Sandbox",
             color_scheme="amber",
             variant="soft",
+            high_contrast=True,  # amber on amber fails WCAG contrast in light mode otherwise
             radius="full",
             custom_attrs={"data-testid": "sandbox-badge"},
         ),

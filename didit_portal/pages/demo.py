@@ -1,4 +1,4 @@
-"""The end-user demo page. The verification flow itself arrives with the verification pages."""
+"""The end-user demo page: start a verification and follow it as a visitor would."""
 
 from __future__ import annotations
 
@@ -6,32 +6,46 @@ import reflex as rx
 
 from didit_portal import routes
 from didit_portal.components.layout import layout
+from didit_portal.states.demo import DemoState
 
 TITLE = "Verification demo — Didit Portal"
 
 
 def demo() -> rx.Component:
-    """The demo page, as it stands before the verification pages exist.
+    """The demo page.
 
     Returns:
-        A short page saying what the demo will offer and that it is not available yet.
+        A short explanation and a button that creates a verification link and opens it.
     """
     return layout(
         rx.vstack(
             rx.heading("Verification demo", as_="h1", size="8", custom_attrs={"data-testid": "demo-title"}),
             rx.text(
-                "Here a visitor will start an identity verification and follow it to the end: the portal "
-                "creates a Didit session, the visitor shows a document and takes a selfie on Didit's page, "
-                "and the result comes back here.",
+                "Start an identity verification and follow it to the end as a visitor would: the portal "
+                "creates a Didit session, you go through Didit's page (here the sandbox's), and the status on "
+                "the page changes as Didit's webhook arrives.",
                 size="3",
                 color_scheme="gray",
                 max_width="42rem",
             ),
-            rx.callout.root(
-                rx.callout.icon(rx.icon("info")),
-                rx.callout.text("Not available yet: the demo arrives with the verification pages."),
-                variant="surface",
-                custom_attrs={"data-testid": "demo-not-available"},
+            rx.button(
+                rx.icon("scan-face", size=18),
+                "Start a demo verification",
+                size="3",
+                loading=DemoState.demo_busy,
+                on_click=DemoState.start_demo,
+                custom_attrs={"data-testid": "demo-start"},
+            ),
+            rx.cond(
+                DemoState.demo_error != "",
+                rx.callout.root(
+                    rx.callout.icon(rx.icon("triangle-alert")),
+                    rx.callout.text(DemoState.demo_error),
+                    color_scheme="red",
+                    variant="surface",
+                    role="alert",
+                    custom_attrs={"data-testid": "demo-error"},
+                ),
             ),
             rx.link(rx.icon("arrow-left", size=16), "Back to the home page", href=routes.HOME),
             spacing="5",

@@ -191,7 +191,8 @@ class QueueState(StaffState):
         self.approval_rate = f"{charts.approval_rate:.0%}" if charts.approval_rate is not None else "—"
         seconds = charts.median_decision_seconds
         self.median_decision = "—" if seconds is None else (
-            f"{seconds / 60:.1f} min" if seconds < 3600 else f"{seconds / 3600:.1f} h")
+            f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200
+            else f"{seconds / 3600:.1f} h")
         self._restart(principal)
         admin_live.follow_queue(self.router.session.client_token)
         return _refresh_counts()

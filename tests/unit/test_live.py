@@ -42,9 +42,12 @@ async def test_dispatch_pushes_to_every_tab_concurrently_and_drops_gone_ones(
     fresh_registry.register("other", "s-2")
     started: list[str] = []
     release = asyncio.Event()
+    all_started = asyncio.Event()
 
     async def pusher(token: str, change: SessionChanged) -> bool:
         started.append(token)
+        if len(started) == 50:
+            all_started.set()
         await release.wait()  # all 50 must be in flight at once, or this never finishes
         if token == "tab-7":
             raise RuntimeError("boom")
@@ -52,8 +55,7 @@ async def test_dispatch_pushes_to_every_tab_concurrently_and_drops_gone_ones(
 
     live.set_pusher("verify", pusher)
     task = asyncio.create_task(live.dispatch(SessionChanged("s-1", "Approved")))
-    while len(started) < 50:
-        await asyncio.sleep(0)
+    await asyncio.wait_for(all_started.wait(), 5)
     release.set()
     assert await asyncio.wait_for(task, 5) == 48
     assert "other" not in started

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -45,15 +46,16 @@ def test_home_says_what_this_is_and_links_to_demo_and_login(portal: Portal, page
     demo.click()
     expect(page).to_have_url(portal.origin + "/demo")
     expect(page.get_by_test_id("demo-title")).to_be_visible()
-    expect(page.get_by_test_id("demo-not-available")).to_be_visible()
+    page.get_by_test_id("demo-start").click()
+    expect(page).to_have_url(re.compile(re.escape(portal.origin) + r"/verify/[A-Za-z0-9_-]{20,}$"), timeout=30_000)
+    expect(page.get_by_test_id("verify-status")).to_have_text("Not Started", timeout=30_000)
+    page.goto(portal.origin + "/")
 
-    page.go_back()
     page.get_by_test_id("home-login-link").click()
     expect(page).to_have_url(portal.origin + "/login")
-    expect(page.get_by_test_id("login-not-enabled")).to_have_text(
-        "Staff sign-in is not enabled yet on this installation."
-    )
-    expect(page.locator("input[type=password]")).to_have_count(0)
+    expect(page.get_by_test_id("login-email")).to_be_visible()
+    expect(page.get_by_test_id("login-password")).to_have_attribute("type", "password")
+    expect(page.get_by_test_id("login-submit")).to_be_enabled()
 
 
 def test_colour_mode_toggle_switches_light_and_dark(portal: Portal, page_factory: Callable[..., Page]) -> None:
