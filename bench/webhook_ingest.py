@@ -9,8 +9,13 @@ One granian worker serves the real route and two baselines in the same process (
 
 Every acknowledged delivery is checked to be in the inbox afterwards (durability, not just speed).
 
+Each database gets ``--rounds`` rounds (median and range reported: the machine is shared, so rates drift) and
+the script waits after each real run until the processor has applied everything it acknowledged.
+``BENCH_NO_PROCESSOR=1`` serves without the inbox processor, for comparison only.
+
 Usage:
-    .venv/bin/python bench/webhook_ingest.py [--short] [--db sqlite|postgresql|both] [--write docs/PERFORMANCE.md]
+    .venv/bin/python bench/webhook_ingest.py [--short] [--rounds N] [--db sqlite|postgresql|both]
+        [--write docs/PERFORMANCE.md]
 Needs ``wrk`` (``apt-get install wrk``) and, for PostgreSQL, the local server.
 """
 
@@ -119,6 +124,8 @@ def wrk(url: str, bodies: Path, seconds: float, connections: int) -> tuple[float
 
 def wait_processed(url: str, timeout: float = 120.0) -> float:
     """Seconds until the processor has applied every stored row (it lags during a burst by design)."""
+    if os.environ.get("BENCH_NO_PROCESSOR"):
+        return float("nan")  # processing disabled for a comparison run: nothing will catch up
     started = time.monotonic()
     while inbox_counts(url)[1] and time.monotonic() - started < timeout:
         time.sleep(0.1)

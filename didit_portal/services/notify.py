@@ -89,6 +89,6 @@ async def redis_bridge(redis_url: str) -> None:
             if message.get("type") == "message":
                 await deliver_local(SessionChanged(**json.loads(message["data"])))
     finally:
-        await pubsub.close()
+        await pubsub.aclose()
         await _redis.aclose()
         _redis = None
