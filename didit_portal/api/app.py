@@ -7,12 +7,10 @@ API under ``/api/v1/``, and — in sandbox mode — the embedded Didit sandbox u
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
@@ -26,6 +24,7 @@ from didit_portal.didit.client import client_from_settings
 from didit_portal.security import configure_keys
 from didit_portal.services import inbox, notify, reconcile
 from didit_portal.services.inbox import GroupCommitter, InboxProcessor
+from didit_portal.services.tasks import running_task
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +86,7 @@ def build_api(settings: Settings | None = None) -> Starlette:
     routes.append(Mount("/api/v1", app=v1))
     lifespans.append(v1.state.runtime)
     if settings.redis_url:
-        lifespans.append(_background(notify.redis_bridge(settings.redis_url)))
+        lifespans.append(running_task(notify.redis_bridge(settings.redis_url), name="redis-bridge"))
 
     api = Starlette(routes=routes)
     api.state.lifespans = lifespans
@@ -114,13 +113,3 @@ async def run_lifespans(api: Starlette) -> AsyncIterator[None]:
             await stack.enter_async_context(runtime)
         yield
 
-
-@contextlib.asynccontextmanager
-async def _background(coro: Coroutine[Any, Any, None]) -> AsyncIterator[None]:
-    task = asyncio.create_task(coro)
-    try:
-        yield
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task

@@ -37,6 +37,7 @@ from didit_portal.services.inbox_apply import (
     process_pass,
     process_pending,
 )
+from didit_portal.services.tasks import running_task
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -309,11 +310,8 @@ async def running(committer: GroupCommitter, processor: InboxProcessor) -> Async
     Yields:
         Nothing.
     """
-    task = asyncio.create_task(processor.run(), name="inbox-processor")
     try:
-        yield
+        async with running_task(processor.run(), name="inbox-processor"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await committer.close()

@@ -24,6 +24,7 @@ from didit_portal.didit.schemas import FINAL_STATUSES
 from didit_portal.models import VerificationSession, utcnow
 from didit_portal.services import notify
 from didit_portal.services.sessions import apply_report
+from didit_portal.services.tasks import running_task
 
 log = logging.getLogger(__name__)
 
@@ -174,11 +175,8 @@ async def periodic(engine: Engine, client: DiditClient, *, every: float = 300.0,
             except Exception:
                 log.exception("reconciliation pass failed")
 
-    task = asyncio.create_task(loop(), name="didit-reconcile")
     try:
-        yield
+        async with running_task(loop(), name="didit-reconcile"):
+            yield
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await client.aclose()

@@ -7,68 +7,26 @@ reaches the inbox and updates the stored session — the path the live pages rea
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import socket
-import threading
-import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from sqlmodel import Session, select
-from starlette.applications import Starlette
-from starlette.routing import Mount
 
-from didit_portal.api.app import build_api, run_lifespans
 from didit_portal.config import Settings
 from didit_portal.db import get_engine
 from didit_portal.didit.client import client_from_settings
 from didit_portal.didit.schemas import CreateSessionRequest, SessionStatus
 from didit_portal.models import Decision, InboxEvent, StatusTransition, VerificationSession
 from didit_portal.services import notify
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.api.portal_server import running_portal, wait_for
 
 
 @pytest.fixture
 def portal(db_url: str, tmp_path: Path) -> Iterator[Settings]:
-    port = _free_port()
-    settings = Settings(port=port, portal_data_dir=tmp_path, database_url=db_url,
-                        public_base_url=f"http://127.0.0.1:{port}", sandbox_retry_scale=0.01)  # type: ignore[call-arg]
-    api = build_api(settings)
-
-    @contextlib.asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[None]:
-        async with run_lifespans(api):
-            yield
-
-    outer = Starlette(routes=[Mount("", app=api)], lifespan=lifespan)
-    server = uvicorn.Server(uvicorn.Config(outer, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.time() + 15
-    while not server.started:
-        assert time.time() < deadline, "portal did not start"
-        time.sleep(0.05)
-    yield settings
-    server.should_exit = True
-    thread.join(10)
-
-
-async def _wait_for(predicate: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not reached in time")
+    with running_portal(db_url, tmp_path) as (settings, _):
+        yield settings
 
 
 async def test_sandbox_webhook_reaches_inbox_and_session(portal: Settings, db_url: str) -> None:
@@ -96,7 +54,7 @@ async def test_sandbox_webhook_reaches_inbox_and_session(portal: Settings, db_ur
                 row = db.get(VerificationSession, created.session_id)
                 return row is not None and row.status == "Approved"
 
-        await _wait_for(approved)
+        await wait_for(approved)
         with Session(engine) as db:
             events = db.exec(select(InboxEvent).where(InboxEvent.session_id == created.session_id)).all()
             assert {e.event_id for e in events} == set(outcome.json()["event_ids"])
@@ -109,7 +67,7 @@ async def test_sandbox_webhook_reaches_inbox_and_session(portal: Settings, db_ur
             assert decision.payload["id_verifications"] and decision.payload["face_matches"]
         remote = await client.get_decision(created.session_id)
         assert remote.status is SessionStatus.APPROVED
-        await _wait_for(lambda: any(c.status == "Approved" for c in changes))
+        await wait_for(lambda: any(c.status == "Approved" for c in changes))
 
         # A reviewer's manual decline goes to Didit and comes back through the webhook.
         await client.update_status(created.session_id, SessionStatus.DECLINED, comment="document mismatch")
@@ -119,5 +77,5 @@ async def test_sandbox_webhook_reaches_inbox_and_session(portal: Settings, db_ur
                 row = db.get(VerificationSession, created.session_id)
                 return row is not None and row.status == "Declined"
 
-        await _wait_for(declined)
+        await wait_for(declined)
     unsubscribe()
