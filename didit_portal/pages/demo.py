@@ -47,7 +47,11 @@ def demo() -> rx.Component:
                     custom_attrs={"data-testid": "demo-error"},
                 ),
             ),
-            rx.link(rx.icon("arrow-left", size=16), "Back to the home page", href=routes.HOME),
+            rx.link(
+                rx.hstack(rx.icon("arrow-left", size=16), rx.text("Back to the home page"), spacing="1",
+                          align="center"),
+                href=routes.HOME,
+            ),
             spacing="5",
         ),
     )
