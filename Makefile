@@ -36,7 +36,7 @@ export REFLEX_BUN_PATH := $(BUN)
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help venv bun check-config migrate run dev test-deps lint test test-fast test-browser clean
+.PHONY: help venv bun check-config migrate run dev test-deps lint test test-fast test-browser bench-deps bench bench-short clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -150,6 +150,26 @@ test-fast: $(DEV_STAMP)  ## Unit, API and sandbox tests (no browser).
 test-browser: test-deps bun  ## Browser tests (Chromium drives the real portal and sandbox pages).
 	@echo "==> pytest: browser tier"
 	$(call pytest_tier,browser,-q tests/browser)
+
+# --- Benchmarks (by hand; figures and method in docs/PERFORMANCE.md) -----------------------------------------
+
+bench-deps: test-deps bun  ## Install what the benchmarks need besides the test tools: Debian's wrk.
+	@if ! command -v wrk >/dev/null; then
+	  echo "==> Installing wrk from Debian"
+	  SUDO=""; if [ "$$(id -u)" != 0 ]; then SUDO=sudo; fi
+	  $$SUDO apt-get update -qq
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null
+	fi
+
+bench: bench-deps  ## Every benchmark at full length (a quarter of an hour or so: the queue one seeds 1M rows).
+	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/webhook_ingest.py --db both
+	$(BIN)/python -m bench.push_latency --rounds 40
+
+bench-short: bench-deps  ## Every benchmark in its short mode (a smoke run of a few minutes; figures are rough).
+	$(BIN)/python bench/queue.py --sizes 2000,20000 --repeat 5
+	$(BIN)/python bench/webhook_ingest.py --short --db sqlite
+	$(BIN)/python -m bench.push_latency --rounds 5
 
 clean:  ## Remove generated build output (keeps .venv, .tools and the database).
 	rm -rf .web .states .reflex-home

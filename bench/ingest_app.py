@@ -25,7 +25,7 @@ from didit_portal.api.webhooks import webhook_routes
 from didit_portal.db import get_engine
 from didit_portal.didit.signatures import hmac_hex
 from didit_portal.security import configure_keys
-from didit_portal.services import inbox
+from didit_portal.services import gctune, inbox
 
 SECRET = os.environ.get("BENCH_SECRET", "bench_secret")
 configure_keys(b"bench-key-0123456789-0123456789-0123456789")
@@ -48,6 +48,7 @@ async def empty(_: Request) -> Response:
 
 @contextlib.asynccontextmanager
 async def lifespan(_: Starlette) -> AsyncIterator[None]:
+    gctune.settle_after_startup()  # as the portal's run_lifespans does once start-up is over
     # The processor runs too, as in the portal: acks and processing share the worker, as they do in production.
     if os.environ.get("BENCH_NO_PROCESSOR"):
         yield

@@ -14,14 +14,24 @@ answers 200; each tab records, with a MutationObserver, the wall-clock time the 
 and this script share the machine's clock.
 
 Output, in milliseconds: per-tab DOM latency p50/p95/max, the p95 of "all N tabs updated", and the p50/p95 of
-the websocket frame's arrival in the tab (push and network only, before React renders: on a small machine the
-50 renderer processes competing for the CPU dominate the DOM figure).
+the websocket frame's arrival in the tab (push and network only, before React renders).
+
+Two ways to connect N pages (``--browser-tabs``):
+
+* ``all``: N Chromium tabs. On a 2-core machine the N renderer processes of the *benchmark* compete with the
+  server for the CPU, so at N=50 this measures the client machine at least as much as the portal.
+* ``K`` (default 1): K Chromium tabs measure the DOM, and N-K protocol-level pages (``LightPage``: the
+  websocket a Reflex page opens, with the very connect packet the Chromium tab sent — so each one hydrates,
+  runs ``on_load`` and is registered and pushed to like a tab — but nothing rendered) stamp the arrival of the
+  frame carrying the new status. The server does the same work for them as for tabs: the load on the portal
+  is that of N pages, without N renderers on the same two cores.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.metadata
 import json
 import os
 import signal
@@ -29,13 +39,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from playwright.sync_api import Page, sync_playwright
+import websocket
+from playwright.sync_api import Page, WebSocket, sync_playwright
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -48,6 +60,8 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-sync", "--no-first-run", "--disable-quic", "--disable-background-timer-throttling",
                  "--disable-renderer-backgrounding", "--disable-backgrounding-occluded-windows"]
 STATUSES = ("In Progress", "Resubmitted")
+#: A Reflex page offers its Reflex version as the websocket subprotocol.
+REFLEX_VERSION = importlib.metadata.version("reflex")
 
 # Stamps the arrival of the websocket frame carrying the new status (window.__frame): push + network only,
 # before React renders. Installed before the page's own scripts run.
@@ -81,6 +95,46 @@ WATCH = """status => {
 }"""
 
 
+class LightPage:
+    """A connected page at the protocol level: Reflex's websocket, hydrated by the packet a real tab sent.
+
+    Answers Engine.IO pings and stamps (epoch ms) the first frame that carries the awaited status.
+    """
+
+    def __init__(self, origin: str, connect_packet: str) -> None:
+        self.want: str | None = None
+        self.frame: float | None = None
+        self.hydrated = threading.Event()
+        url = origin.replace("http", "ws", 1) + f"/_event/?token={uuid.uuid4()}&EIO=4&transport=websocket"
+        self._ws = websocket.create_connection(url, timeout=30, subprotocols=[REFLEX_VERSION])
+        self._ws.recv()  # Engine.IO open packet
+        self._ws.send(connect_packet)  # namespace connect, carrying hydrate_and_load (as Reflex 0.10 sends it)
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def arm(self, status: str) -> None:
+        self.frame = None
+        self.want = json.dumps(status)
+
+    def _read(self) -> None:
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            while True:
+                message = self._ws.recv()
+                if message == "2":
+                    self._ws.send("3")  # Engine.IO pong
+                    continue
+                if not isinstance(message, str):
+                    continue
+                if '"is_hydrated_rx_state_":true' in message:
+                    self.hydrated.set()
+                if self.want is not None and self.frame is None and self.want in message:
+                    self.frame = time.time() * 1000
+
+    def close(self) -> None:
+        with contextlib.suppress(websocket.WebSocketException, OSError):
+            self._ws.close()
+
+
 def _free_port() -> int:
     import socket  # noqa: PLC0415
 
@@ -89,19 +143,34 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _portal_env(port: int, data_dir: Path) -> dict[str, str]:
+#: Redis for ``--workers`` (several workers share Reflex state, the live-push bridge and the rate budget there).
+BENCH_REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13")
+
+
+def _portal_env(port: int, data_dir: Path, workers: int = 1) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _PORTAL_SETTINGS}
     env = reflex_env(env)
     env.update(PORT=str(port), PORTAL_DATA_DIR=str(data_dir), PUBLIC_BASE_URL=f"http://localhost:{port}")
+    if workers > 1:
+        # As an operator scales out: REDIS_URL makes Reflex run several workers; GRANIAN_WORKERS says how many.
+        env.update(REDIS_URL=BENCH_REDIS_URL, GRANIAN_WORKERS=str(workers))
     return env
 
 
 @contextlib.contextmanager
-def running_portal() -> Iterator[tuple[str, Path]]:
-    """Start ``reflex run --env prod`` on a free port with a scratch data folder (like ``make run``)."""
+def running_portal(workers: int = 1) -> Iterator[tuple[str, Path]]:
+    """Start ``reflex run --env prod`` on a free port with a scratch data folder (like ``make run``).
+
+    With ``workers`` > 1 the portal runs that many Granian workers sharing Redis (``BENCH_REDIS_URL``), whose
+    database the bench empties first: a stale Reflex state or token record there would skew the run.
+    """
     data_dir = Path(tempfile.mkdtemp(prefix="push-latency-"))
     port = _free_port()
-    env = _portal_env(port, data_dir)
+    env = _portal_env(port, data_dir, workers)
+    if workers > 1:
+        import redis  # noqa: PLC0415
+
+        redis.Redis.from_url(BENCH_REDIS_URL).flushdb()
     subprocess.run([str(REPO / ".venv/bin/alembic"), "upgrade", "head"], cwd=REPO, env=env, check=True,
                    capture_output=True)
     log = (data_dir / "portal.log").open("wb")
@@ -125,9 +194,9 @@ def running_portal() -> Iterator[tuple[str, Path]]:
         process.wait(timeout=30)
 
 
-def create_link(origin: str, data_dir: Path) -> dict[str, str]:
+def create_link(origin: str, data_dir: Path, workers: int = 1) -> dict[str, str]:
     """A new verification link in the portal's database (the same service call as the business API)."""
-    env = _portal_env(int(origin.rsplit(":", 1)[1]), data_dir)
+    env = _portal_env(int(origin.rsplit(":", 1)[1]), data_dir, workers)
     out = subprocess.run([str(REPO / ".venv/bin/python"), "-m", "tests.browser.portal.linkfactory", "verify",
                           "--vendor-data", f"bench-{uuid.uuid4().hex[:8]}"],
                          cwd=REPO, env=env, capture_output=True, text=True, check=True)
@@ -152,27 +221,48 @@ def percentile(values: list[float], pct: float) -> float:
     return ordered[index]
 
 
-def measure(origin: str, link: dict[str, str], pages: int, rounds: int, created_at: list[int]) -> dict[str, float]:
-    """Open ``pages`` tabs on the link and time ``rounds`` webhooks."""
+def measure(origin: str, link: dict[str, str], pages: int, rounds: int, created_at: list[int], *,
+            browser_tabs: int | None = None) -> dict[str, float]:
+    """Connect ``pages`` pages to the link (``browser_tabs`` of them Chromium tabs) and time ``rounds`` webhooks."""
+    chromium = pages if browser_tabs is None else max(1, min(browser_tabs, pages))
     per_tab: list[float] = []
     frames: list[float] = []
     all_tabs: list[float] = []
+    connect_packets: list[str] = []
+
+    def capture(ws: WebSocket) -> None:
+        ws.on("framesent", lambda frame: connect_packets.append(frame) if isinstance(frame, str)
+              and frame.startswith("40/_event,") and not connect_packets else None)
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         tabs: list[Page] = []
-        for _ in range(pages):
+        for n in range(chromium):
             context = browser.new_context(viewport={"width": 375, "height": 700})
             context.add_init_script(FRAME_HOOK)
             page = context.new_page()
+            if n == 0:
+                page.on("websocket", capture)
             page.goto(origin + link["path"], wait_until="networkidle")
             page.get_by_test_id("verify-status").wait_for()
             tabs.append(page)
+        light: list[LightPage] = []
+        if pages > chromium:
+            if not connect_packets:
+                raise RuntimeError("the Chromium tab's websocket connect packet was not captured")
+            light = [LightPage(origin, connect_packets[0]) for _ in range(pages - chromium)]
+            for lp in light:
+                if not lp.hydrated.wait(30):
+                    raise RuntimeError("a protocol-level page did not hydrate")
+            time.sleep(0.5)  # let on_load finish registering every page with the live registry
         with httpx.Client(timeout=10) as client:
             for round_no in range(rounds):
                 status = STATUSES[round_no % 2]
                 created_at[0] += 1
                 for tab in tabs:
                     tab.evaluate(WATCH, status)
+                for lp in light:
+                    lp.arm(status)
                 t0 = send_webhook(client, origin, link["session_id"], status, created_at[0])
                 seen = []
                 for tab in tabs:  # the stamp was taken in the tab: how long this loop takes does not matter
@@ -181,13 +271,21 @@ def measure(origin: str, link: dict[str, str], pages: int, rounds: int, created_
                     frame = tab.evaluate("() => window.__frame")
                     if frame is not None:
                         frames.append(max(0.0, float(frame) - t0))
+                deadline = time.monotonic() + 10
+                while any(lp.frame is None for lp in light) and time.monotonic() < deadline:
+                    time.sleep(0.005)
+                if any(lp.frame is None for lp in light):
+                    raise RuntimeError("a protocol-level page did not receive the new status within 10 s")
+                frames += [max(0.0, float(lp.frame) - t0) for lp in light if lp.frame is not None]
                 latencies = [max(0.0, t - t0) for t in seen]
                 per_tab += latencies
-                all_tabs.append(max(latencies))
+                all_tabs.append(max([*latencies, *(float(lp.frame) - t0 for lp in light if lp.frame is not None)]))
                 time.sleep(0.2)
+        for lp in light:
+            lp.close()
         browser.close()
     return {
-        "pages": pages, "webhooks": rounds,
+        "pages": pages, "chromium": chromium, "webhooks": rounds,
         "p50": statistics.median(per_tab), "p95": percentile(per_tab, 95), "max": max(per_tab),
         "all_p95": percentile(all_tabs, 95),
         "frame_p50": statistics.median(frames) if frames else float("nan"),
@@ -196,31 +294,39 @@ def measure(origin: str, link: dict[str, str], pages: int, rounds: int, created_
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n", 1)[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n", 1)[0])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--pages", type=int, nargs="+", default=[1, 50])
     parser.add_argument("--origin", help="a running portal (default: start one)")
     parser.add_argument("--data-dir", type=Path, help="that portal's PORTAL_DATA_DIR")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="Granian workers; more than 1 runs the portal with Redis, as a scaled-out deployment")
+    parser.add_argument("--browser-tabs", default="1",
+                        help="how many of the pages are Chromium tabs: a number (the rest are protocol-level "
+                             "pages) or 'all' (default 1)")
     args = parser.parse_args()
+    browser_tabs = None if args.browser_tabs == "all" else int(args.browser_tabs)
     stack = contextlib.ExitStack()
     if args.origin:
         origin, data_dir = args.origin.rstrip("/"), args.data_dir
     else:
-        origin, data_dir = stack.enter_context(running_portal())
+        origin, data_dir = stack.enter_context(running_portal(args.workers))
     with stack:
         created_at = [int(time.time())]
         results = []
         for pages in args.pages:
-            link = create_link(origin, data_dir)
-            results.append(measure(origin, link, pages, args.rounds, created_at))
-    print(f"{'pages':>5} {'webhooks':>8} {'DOM p50':>8} {'DOM p95':>8} {'DOM max':>8} {'all-tabs p95':>13} "
-          f"{'frame p50':>10} {'frame p95':>10}   (ms)")
+            link = create_link(origin, data_dir, args.workers)
+            results.append(measure(origin, link, pages, args.rounds, created_at, browser_tabs=browser_tabs))
+    print(f"{'pages':>5} {'chromium':>8} {'webhooks':>8} {'DOM p50':>8} {'DOM p95':>8} {'DOM max':>8} "
+          f"{'all-pages p95':>13} {'frame p50':>10} {'frame p95':>10}   (ms)")
     for r in results:
-        print(f"{r['pages']:>5} {r['webhooks']:>8} {r['p50']:>8.0f} {r['p95']:>8.0f} {r['max']:>8.0f} "
-              f"{r['all_p95']:>13.0f} {r['frame_p50']:>10.0f} {r['frame_p95']:>10.0f}")
+        print(f"{r['pages']:>5} {r['chromium']:>8} {r['webhooks']:>8} {r['p50']:>8.0f} {r['p95']:>8.0f} "
+              f"{r['max']:>8.0f} {r['all_p95']:>13.0f} {r['frame_p50']:>10.0f} {r['frame_p95']:>10.0f}")
     if len(results) >= 2:
-        print(f"ratio p95({results[-1]['pages']}) / p95({results[0]['pages']}) = "
-              f"{results[-1]['p95'] / max(results[0]['p95'], 1e-9):.2f}")
+        first, last = results[0], results[-1]
+        print(f"ratio DOM p95({last['pages']}) / DOM p95({first['pages']}) = "
+              f"{last['p95'] / max(first['p95'], 1e-9):.2f}; "
+              f"all-pages p95 ratio = {last['all_p95'] / max(first['all_p95'], 1e-9):.2f}")
 
 
 if __name__ == "__main__":

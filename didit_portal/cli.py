@@ -4,7 +4,7 @@ Commands:
     reconcile   Check silent unfinished sessions against Didit and apply missed transitions (prints counts).
     tokens      Business-API bearer tokens: create --name N (printed once), list, revoke --name N.
     users       Staff accounts: create, list, disable, bootstrap-admin, require-totp (see cli_staff.py).
-    audit       verify: check the audit trail's hash chain.
+    audit       verify [--anchor ID:HASH] | anchor: check the audit trail's hash chain, print its anchor.
 """
 
 from __future__ import annotations

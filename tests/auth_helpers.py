@@ -38,3 +38,18 @@ def session_for(url: str, principal: auth.Principal) -> str:
     """A fresh, fully signed-in session token for ``principal``."""
     with session_scope(get_engine(url)) as db:
         return auth.start_session(db, principal=principal, second_factor_ok=True)
+
+
+def enrol_totp(url: str, principal: auth.Principal) -> str:
+    """Turn TOTP on for a staff user with a fresh secret, as the enrolment does; returns the secret."""
+    import pyotp
+
+    from didit_portal.models import StaffUser
+
+    secret = pyotp.random_base32()
+    with session_scope(get_engine(url)) as db:
+        user = db.get(StaffUser, principal.user_id)
+        assert user is not None
+        user.totp_secret, user.totp_enabled = secret, True
+        db.add(user)
+    return secret

@@ -92,3 +92,15 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         tables = [t.name for t in reversed(SQLModel.metadata.sorted_tables)]
         conn.execute(text(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE"))
     yield url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_didit_guards() -> Iterator[None]:
+    """Each test starts with a fresh process-wide Didit rate budget and circuit breaker (no leaks across tests)."""
+    from didit_portal.didit import client as client_module
+
+    client_module._guards.clear()  # pyright: ignore[reportPrivateUsage]
+    client_module._shared = None  # pyright: ignore[reportPrivateUsage] -- its guards are the ones just cleared
+    yield
+    client_module._guards.clear()  # pyright: ignore[reportPrivateUsage]
+    client_module._shared = None  # pyright: ignore[reportPrivateUsage]

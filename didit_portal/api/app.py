@@ -22,7 +22,7 @@ from didit_portal.config import SANDBOX_PREFIX, Settings, get_settings
 from didit_portal.db import get_engine
 from didit_portal.didit.client import client_from_settings
 from didit_portal.security import configure_keys
-from didit_portal.services import inbox, notify, reconcile
+from didit_portal.services import gctune, inbox, notify, reconcile
 from didit_portal.services.inbox import GroupCommitter, InboxProcessor
 from didit_portal.services.tasks import running_task
 
@@ -111,5 +111,7 @@ async def run_lifespans(api: Starlette) -> AsyncIterator[None]:
     async with contextlib.AsyncExitStack() as stack:
         for runtime in api.state.lifespans:
             await stack.enter_async_context(runtime)
+        # Start-up is over (app compiled, runtimes started): stop the collector re-scanning the permanent heap.
+        gctune.settle_after_startup()
         yield
 

@@ -56,12 +56,20 @@ function useWide(minWidth) {
 export function DiditEmbed({ url, containerId, title, height, minWidth, onStarted, ...rest }) {
   const [mode, setMode] = useState("sdk");
   const wide = useWide(minWidth);
+  // Latched: once the flow has loaded on a wide screen it stays loaded (the page's CSS hides it when narrow).
+  // A window resized across the breakpoint and back — or the momentary metrics override of a full-page
+  // screenshot — must not throw away a verification in progress; Didit's hosted page would restart at its
+  // intro screen.
+  const [active, setActive] = useState(wide);
+  useEffect(() => {
+    if (wide) setActive(true);
+  }, [wide]);
   const iframeRef = useRef(null);
   const startedRef = useRef(onStarted);
   startedRef.current = onStarted;
 
   useEffect(() => {
-    if (!url || !wide || mode !== "sdk") return undefined;
+    if (!url || !active || mode !== "sdk") return undefined;
     let cancelled = false;
     let sdk = null;
     import("@didit-protocol/sdk-web")
@@ -91,7 +99,7 @@ export function DiditEmbed({ url, containerId, title, height, minWidth, onStarte
         sdk.destroy();
       }
     };
-  }, [url, containerId, mode, wide]);
+  }, [url, containerId, mode, active]);
 
   useEffect(() => {
     if (mode !== "iframe") return undefined;
@@ -104,7 +112,7 @@ export function DiditEmbed({ url, containerId, title, height, minWidth, onStarte
   }, [mode]);
 
   const style = { width: "100%", height: height || "640px", position: "relative" };
-  if (mode === "iframe" && wide) {
+  if (mode === "iframe" && active) {
     return createElement(
       "div",
       { id: containerId, style, "data-embed-mode": "iframe", ...rest },

@@ -77,7 +77,9 @@ def logout_control() -> rx.Component:
         StaffState.is_signed_in,
         native_form(
             rx.hstack(
+                # Hidden on phones, where the header has room for the sign-out button only.
                 rx.text(StaffState.staff_email, size="2", color_scheme="gray",
+                        display=rx.breakpoints(initial="none", sm="block"),
                         custom_attrs={"data-testid": "staff-email"}),
                 rx.el.button(
                     "Sign out",
@@ -117,8 +119,31 @@ def staff_only(*children: rx.Component) -> rx.Component:
         ),
         rx.cond(
             StaffState.is_signed_in,
-            rx.fragment(*children),
+            rx.fragment(didit_unreachable_banner(), *children),
             rx.center(rx.spinner(size="3"), padding="3rem"),
+        ),
+    )
+
+
+def didit_unreachable_banner() -> rx.Component:
+    """The warning shown while the portal holds its calls to Didit back (circuit breaker open).
+
+    Returns:
+        A callout (``data-testid="didit-unreachable"``), rendered only while Didit is unreachable.
+    """
+    return rx.cond(
+        StaffState.didit_unreachable,
+        rx.callout.root(
+            rx.callout.icon(rx.icon("cloud-off")),
+            rx.callout.text(
+                "Didit is not answering, so the portal has paused its calls to it for now. Decisions sent "
+                "meanwhile fail and can be sent again later; webhooks are still received."
+            ),
+            color_scheme="amber",
+            variant="surface",
+            role="status",
+            margin_bottom="1rem",
+            custom_attrs={"data-testid": "didit-unreachable"},
         ),
     )
 

@@ -177,3 +177,27 @@ class WebhookEnvelope(DiditModel):
     metadata: dict[str, Any] | None = None
     environment: str | None = None
     decision: dict[str, Any] | None = None
+
+
+def decision_email(decision: dict[str, Any]) -> str | None:
+    """The email a decision ties the session to, normalised for the queue's search (None when it has none).
+
+    ``contact_details.email`` (what the session was created with) comes first; without it, the first email the
+    user verified (``email_verifications[].email``). Sessions created in Didit's console or by UniLink reach the
+    portal by webhook only, and this is where their email arrives.
+
+    Args:
+        decision: A decision document (webhook ``decision`` or ``GET /v3/session/{id}/decision/``).
+
+    Returns:
+        The lower-cased, stripped address, or None.
+    """
+    contact = decision.get("contact_details")
+    candidates: list[Any] = [contact.get("email") if isinstance(contact, dict) else None]
+    verifications = decision.get("email_verifications")
+    if isinstance(verifications, list):
+        candidates += [v.get("email") for v in verifications if isinstance(v, dict)]
+    for candidate in candidates:
+        if isinstance(candidate, str) and "@" in candidate:
+            return candidate.strip().lower()
+    return None

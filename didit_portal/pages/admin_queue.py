@@ -62,14 +62,17 @@ def filters() -> rx.Component:
     return rx.flex(
         rx.form(
             rx.hstack(
+                # Full width on a phone (the button stays on screen), a fixed width beside the filters otherwise.
                 rx.input(name="q", placeholder="vendor data, number, session id or email",
-                         default_value=QueueState.search, width="18rem", aria_label="Search",
-                         custom_attrs={"data-testid": "queue-search"}),
+                         default_value=QueueState.search, width=rx.breakpoints(initial="100%", sm="18rem"),
+                         aria_label="Search", custom_attrs={"data-testid": "queue-search"}),
                 rx.button(rx.icon("search", size=16), "Search", type="submit",
                           custom_attrs={"data-testid": "queue-search-submit"}),
                 spacing="2",
+                width="100%",
             ),
             on_submit=QueueState.submit_search,
+            width=rx.breakpoints(initial="100%", sm="auto"),
         ),
         rx.select.root(
             rx.select.trigger(placeholder="All workflows", aria_label="Workflow"),

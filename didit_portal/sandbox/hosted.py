@@ -12,19 +12,13 @@ session's callback, because that needs the device cookie, which the page's scrip
 
 from __future__ import annotations
 
-import base64
-import binascii
-import html
 import json
 import re
 import secrets
-import uuid
 from collections.abc import Mapping
-from functools import cache
 from pathlib import Path
-from string import Template
 from typing import Any, ClassVar
-from urllib.parse import quote, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 from starlette.concurrency import run_in_threadpool
 from starlette.convertors import Convertor, register_url_convertor
@@ -34,9 +28,23 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from didit_portal.sandbox.config import SandboxConfig
+from didit_portal.sandbox.hosted_render import (
+    REDIRECT_STATUSES,
+    SCOPE_WORDS,
+    STATUS_WORDS,
+    STEP_WORDS,
+    Html,
+    decode_unilink,
+    effective_steps,
+    esc,
+    json_for_script,
+    preview_html,
+    redirect_url,
+    render,
+    scope_alias,
+)
 from didit_portal.sandbox.types import AuthDataView, EngineError, HostedEngine, HostedSession
 
-TEMPLATES_DIR = Path(__file__).parent / "templates"
 STATIC_DIR = Path(__file__).parent / "static"
 
 #: Where the pages' CSS and JS are served, relative to the sandbox's mount prefix. Kept out of Didit's own path
@@ -57,60 +65,11 @@ LANGUAGES: tuple[str, ...] = (
 
 #: Statuses after which the page has nothing left to do but show the result.
 FINAL_STATUSES = frozenset({"Approved", "Declined", "In Review", "Abandoned", "Expired", "Kyc Expired"})
-#: Statuses whose callback redirect Didit documents (contract §4 "Hosted flow per outcome").
-REDIRECT_STATUSES = frozenset({"Approved", "Declined", "In Review"})
 #: The explicit outcome buttons; ``None`` (the default "Continue") applies the session's armed scenario.
 PAGE_OUTCOMES = frozenset({"approve", "decline", "review", "abandon"})
-#: Schemes a callback may not navigate to: they would run code in (or read from) the sandbox page's origin.
-#: Custom app schemes (``myapp://done``) stay allowed, as on Didit.
-_FORBIDDEN_CALLBACK_SCHEMES = frozenset({"javascript", "data", "vbscript", "blob", "file"})
 
 _TOKEN_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _DEVICE_RE = re.compile(r"[A-Za-z0-9_-]{16,64}")
-
-#: Plain words for the Auth + Data scopes (contract §8), shown on the phone page.
-SCOPE_WORDS: dict[str, str] = {
-    "openid": "Sign you in with your Didit account",
-    "user_id": "A stable user id for this website",
-    "picture": "Your profile picture",
-    "pictures": "Your profile picture",
-    "names": "Your name",
-    "email": "Your email address",
-    "phone": "Your phone number",
-    "gender": "Your gender",
-    "document_detail": "Details of your identity document",
-    "birthdate": "Your date of birth",
-    "address": "Your address",
-    "bank_account": "Your bank account",
-    "preferences": "Your preferences",
-    "is_verified": "Whether your identity is verified",
-    "is_over_18": "Whether you are over 18",
-    "is_over_21": "Whether you are over 21",
-    "instagram_account": "Your Instagram account",
-    "x_account": "Your X account",
-    "tiktok_account": "Your TikTok account",
-}
-
-#: Plain words for the hosted steps (contract §7.1 "Hosted step" column).
-STEP_WORDS: dict[str, tuple[str, str]] = {
-    "document_selection": ("Choose your document", "Simulated: a Spanish passport."),
-    "document_front": ("Photo of the document's front", "Simulated: no camera is used."),
-    "document_back": ("Photo of the document's back", "Simulated: no camera is used."),
-    "face": ("Selfie", "Simulated liveness check and face match."),
-    "email": ("Confirm your email", "Simulated: no code is sent."),
-    "phone": ("Confirm your phone", "Simulated: no code is sent."),
-    "poa": ("Proof of address", "Simulated: no file is uploaded."),
-    "questionnaire": ("Questionnaire", "Simulated: answers are filled in for you."),
-}
-
-STATUS_WORDS: dict[str, str] = {
-    "confirmed": "You shared your data. You can go back to the website.",
-    "declined": "You declined. Nothing was shared.",
-    "expired": "This request has expired. Ask the website for a new QR code.",
-    "initialized": "Waiting for the scan.",
-    "retrieved": "Review what the website asks for.",
-}
-
 
 class _LanguageConvertor(Convertor[str]):
     """Matches only Didit's language codes, so ``/{lang}/session/{token}`` never shadows ``/v3/session/{id}``."""
@@ -126,97 +85,6 @@ class _LanguageConvertor(Convertor[str]):
 
 # A uniquely named convertor: registering it leaves Starlette's built-in ones untouched.
 register_url_convertor("didit_lang", _LanguageConvertor())
-
-
-class _Html(str):
-    """A fragment of HTML built here from escaped parts; :func:`_render` inserts it verbatim."""
-
-    __slots__ = ()
-
-
-def _esc(value: object) -> _Html:
-    """Escape any value for HTML text or a quoted attribute."""
-    return _Html(html.escape(str(value), quote=True))
-
-
-@cache
-def _template(name: str) -> Template:
-    return Template((TEMPLATES_DIR / name).read_text(encoding="utf-8"))
-
-
-def _render(name: str, **values: object) -> str:
-    """Fill a template; every value is escaped unless it is an :class:`_Html` fragment built by this module."""
-    return _template(name).substitute({key: v if isinstance(v, _Html) else _esc(v) for key, v in values.items()})
-
-
-def _json_for_script(value: object) -> _Html:
-    """Serialize JSON for a ``<script type="application/json">`` block.
-
-    ``<``, ``>`` and ``&`` are escaped so no string in it can close the element or open a comment.
-    """
-    text = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return _Html(text.replace("&", "\\u0026").replace("<", "\\u003c").replace(">", "\\u003e"))
-
-
-def build_callback_url(callback: str, session_id: str, status: str) -> str | None:
-    """Build Didit's browser redirect: ``callback?verificationSessionId=…&status=…`` (contract §4).
-
-    The parameters are percent-encoded (``In Review`` → ``In%20Review``) and appended with ``&`` when the
-    callback already has a query; a fragment stays at the end.
-
-    Args:
-        callback: The session's callback URL (any scheme; custom app schemes included).
-        session_id: The session id.
-        status: The exact Didit status string.
-
-    Returns:
-        The URL to navigate to, or None when the callback's scheme could run code in the page's origin
-        (``javascript:``, ``data:``, …) or it is empty.
-    """
-    callback = callback.strip()
-    if not callback:
-        return None
-    parts = urlsplit(callback)
-    if parts.scheme.lower() in _FORBIDDEN_CALLBACK_SCHEMES:
-        return None
-    added = urlencode([("verificationSessionId", session_id), ("status", status)], quote_via=quote)
-    query = f"{parts.query}&{added}" if parts.query else added
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, parts.fragment))
-
-
-def device_selected(session: HostedSession, device_id: str, completer: str | None) -> bool:
-    """Whether ``callback_method`` sends this device to the callback (contract §4).
-
-    Args:
-        session: The session.
-        device_id: This browser's device cookie.
-        completer: The device that finished the session, if any.
-
-    Returns:
-        True for the initiator under ``initiator``, the completer under ``completer``, either under ``both``.
-    """
-    is_initiator = session.initiator_device is not None and session.initiator_device == device_id
-    is_completer = completer is not None and completer == device_id
-    if session.callback_method == "initiator":
-        return is_initiator
-    if session.callback_method == "completer":
-        return is_completer
-    return is_initiator or is_completer
-
-
-def _redirect_url(session: HostedSession, device_id: str, completer: str | None) -> str | None:
-    if not session.callback or session.status not in REDIRECT_STATUSES:
-        return None
-    if not device_selected(session, device_id, completer):
-        return None
-    return build_callback_url(session.callback, session.session_id, session.status)
-
-
-def _effective_steps(session: HostedSession) -> list[str]:
-    """The steps this visit walks through: only the ones to redo after a resubmission."""
-    if session.status == "Resubmitted" and session.resubmit_steps:
-        return list(session.resubmit_steps)
-    return list(session.steps)
 
 
 def _root(request: Request) -> str:
@@ -266,11 +134,21 @@ class _HostedPages:
     def _set_device(self, request: Request, response: Response, device: str, new: bool) -> None:
         if not new:
             return
+        secure = request.url.scheme == "https" or self.config.public_url.startswith("https:")
+        # Didit's page is embedded cross-site (the web SDK iframes it on the operator's domain), where a Lax cookie
+        # is never sent and the device could not be recognised. Over https the cookie is SameSite=None and
+        # Partitioned (CHIPS: kept per embedding site, as browsers now require for third-party cookies); the
+        # state-changing POSTs stay protected by the Origin check in _same_origin. Plain http (local use) keeps
+        # Lax, because browsers refuse SameSite=None without Secure.
         response.set_cookie(
             DEVICE_COOKIE, device, max_age=DEVICE_COOKIE_MAX_AGE, path=_root(request) or "/",
-            httponly=True, samesite="lax",
-            secure=request.url.scheme == "https" or self.config.public_url.startswith("https:"),
+            httponly=True, samesite="none" if secure else "lax", secure=secure,
         )
+        if secure:
+            # Starlette only writes Partitioned on Python 3.14+ (http.cookies); the attribute is a plain flag.
+            name, value = response.raw_headers[-1]
+            if name == b"set-cookie" and value.startswith(DEVICE_COOKIE.encode() + b"="):
+                response.raw_headers[-1] = (name, value + b"; Partitioned")
 
     def _same_origin(self, request: Request) -> bool:
         """Refuse cross-site state changes (CSRF): the pages' own forms and fetches are always same-origin."""
@@ -289,7 +167,7 @@ class _HostedPages:
         return HTMLResponse(body, status_code=status_code, headers=_security_headers(page=True))
 
     def _message_page(self, request: Request, title: str, text: str, status_code: int) -> HTMLResponse:
-        body = _render("message.html", lang="en", static=_root(request) + STATIC_PATH, title=title, text=text)
+        body = render("message.html", lang="en", static=_root(request) + STATIC_PATH, title=title, text=text)
         return self._page(body, status_code)
 
     def _not_found_page(self, request: Request) -> HTMLResponse:
@@ -309,11 +187,11 @@ class _HostedPages:
             "sessionId": session.session_id,
             "sessionNumber": session.session_number,
             "status": session.status,
-            "steps": _effective_steps(session),
+            "steps": effective_steps(session),
             "resubmitted": session.status == "Resubmitted" and bool(session.resubmit_steps),
             "armedOutcome": session.armed_outcome,
             "workflowLabel": session.workflow_label,
-            "redirectUrl": _redirect_url(session, device, completer),
+            "redirectUrl": redirect_url(session, device, completer),
             "api": f"{_root(request)}/session/{session.session_token}/sandbox",
         }
 
@@ -359,28 +237,28 @@ class _HostedPages:
 
     def _render_session(self, request: Request, session: HostedSession, state: dict[str, Any]) -> str:
         steps_html = "".join(
-            f'<li class="step" data-step="{_esc(step)}"><span class="step-mark" aria-hidden="true"></span>'
-            f'<span class="step-text"><span class="step-title">{_esc(STEP_WORDS.get(step, (step, ""))[0])}</span>'
-            f'<span class="step-hint">{_esc(STEP_WORDS.get(step, ("", ""))[1])}</span></span>'
+            f'<li class="step" data-step="{esc(step)}"><span class="step-mark" aria-hidden="true"></span>'
+            f'<span class="step-text"><span class="step-title">{esc(STEP_WORDS.get(step, (step, ""))[0])}</span>'
+            f'<span class="step-hint">{esc(STEP_WORDS.get(step, ("", ""))[1])}</span></span>'
             f'<span class="step-state visually-hidden"></span></li>'
             for step in state["steps"]
         )
         lang = request.path_params.get("lang") or session.language or "en"
-        return _render(
+        return render(
             "hosted.html",
             lang=lang,
             static=_root(request) + STATIC_PATH,
             workflow=session.workflow_label,
             session_number=session.session_number,
-            steps_html=_Html(steps_html or '<li class="step step-none">No on-screen steps: checks run in the '
+            steps_html=Html(steps_html or '<li class="step step-none">No on-screen steps: checks run in the '
                              "background.</li>"),
             armed=session.armed_outcome or "approve",
-            state_json=_json_for_script(state),
+            state_json=json_for_script(state),
         )
 
     async def unilink(self, request: Request) -> Response:
         """``GET /u/{b64}``: create a session from the workflow's defaults, then show it like ``/session/``."""
-        workflow_id = _decode_unilink(request.path_params["b64"])
+        workflow_id = decode_unilink(request.path_params["b64"])
         if workflow_id is None:
             return self._not_found_page(request)
         try:
@@ -500,22 +378,22 @@ class _HostedPages:
 
     def _render_authorize(self, request: Request, view: AuthDataView) -> str:
         scopes_html = "".join(
-            f'<li class="scope"><span class="scope-title">{_esc(SCOPE_WORDS.get(scope, scope.replace("_", " ")))}'
-            f'</span>{_preview_html(view.preview.get(scope, view.preview.get(_scope_alias(scope))))}</li>'
+            f'<li class="scope"><span class="scope-title">{esc(SCOPE_WORDS.get(scope, scope.replace("_", " ")))}'
+            f'</span>{preview_html(view.preview.get(scope, view.preview.get(scope_alias(scope))))}</li>'
             for scope in view.scopes
         )
         can_answer = view.status == "retrieved"
         action = f"{_root(request)}/authorize/{view.session_token}"
-        return _render(
+        return render(
             "authorize.html",
             lang="en",
             static=_root(request) + STATIC_PATH,
             status=view.status,
             status_text=STATUS_WORDS.get(view.status, view.status),
-            scopes_html=_Html(scopes_html or '<li class="scope">No data (sign-in only).</li>'),
+            scopes_html=Html(scopes_html or '<li class="scope">No data (sign-in only).</li>'),
             vendor=view.vendor_data or "",
-            vendor_hidden=_Html("" if view.vendor_data else " hidden"),
-            actions_hidden=_Html("" if can_answer else " hidden"),
+            vendor_hidden=Html("" if view.vendor_data else " hidden"),
+            actions_hidden=Html("" if can_answer else " hidden"),
             confirm_action=f"{action}/confirm",
             decline_action=f"{action}/decline",
         )
@@ -550,39 +428,6 @@ class _HostedPages:
                 request, "Request not found", "This data-sharing request does not exist in the Didit sandbox.", 404)
         return RedirectResponse(f"{_root(request)}/authorize/{token}", status_code=303,
                                 headers=_security_headers(page=False))
-
-
-def _scope_alias(scope: str) -> str:
-    """The seeds write ``pictures`` where the scope is ``picture`` (contract §11.12): look under both."""
-    return {"pictures": "picture", "picture": "pictures"}.get(scope, scope)
-
-
-def _preview_html(value: Any, depth: int = 0) -> _Html:
-    """Render one scope's persona data as nested definition lists (escaped), depth-limited."""
-    if value is None:
-        return _Html("")
-    if isinstance(value, Mapping) and depth < 3:
-        rows = "".join(
-            f"<dt>{_esc(str(key).replace('_', ' '))}</dt><dd>{_preview_html(item, depth + 1) or _esc('—')}</dd>"
-            for key, item in value.items()
-        )
-        return _Html(f'<dl class="preview">{rows}</dl>')
-    if isinstance(value, bool):
-        return _Html(f'<span class="preview-value">{"yes" if value else "no"}</span>')
-    if isinstance(value, list | tuple):
-        return _Html(f'<span class="preview-value">{_esc(", ".join(str(item) for item in value))}</span>')
-    return _Html(f'<span class="preview-value">{_esc(value)}</span>')
-
-
-def _decode_unilink(b64: str) -> str | None:
-    """Decode a UniLink segment (standard or URL-safe base64, padding optional) to a canonical workflow UUID."""
-    text = b64.strip().replace("-", "+").replace("_", "/")
-    text += "=" * (-len(text) % 4)
-    try:
-        decoded = base64.b64decode(text, validate=True).decode("ascii").strip()
-        return str(uuid.UUID(decoded))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
 
 
 def hosted_routes(engine: HostedEngine, config: SandboxConfig) -> list[BaseRoute]:

@@ -15,6 +15,7 @@ that name such things, as a guard against careless callers.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Iterator, Mapping
 from datetime import UTC, datetime
@@ -169,22 +170,71 @@ def _rows(engine: Engine) -> Iterator[AuditLog]:
         last_id = batch[-1].id or last_id
 
 
-def verify_chain(engine: Engine) -> tuple[bool, int, int | None]:
-    """Walk the whole trail in id order and check every link.
+def latest_anchor(engine: Engine) -> str | None:
+    """The newest row's ``id:hash``, to keep outside the database.
+
+    The chain proves that no row was edited, removed or reordered *before* the newest row; removing rows from the
+    end leaves a shorter chain that still holds. An anchor stored elsewhere (a ticket, a write-once bucket, the
+    operator's log) closes that gap: :func:`verify_chain` with the anchor fails when that row is gone or changed.
 
     Args:
         engine: The database engine.
 
     Returns:
+        ``"<id>:<hash>"``, or None when the trail is empty.
+    """
+    with Session(engine) as db:
+        row = db.exec(select(AuditLog).order_by(col(AuditLog.id).desc()).limit(1)).first()
+    return None if row is None else f"{row.id}:{row.hash}"
+
+
+def parse_anchor(anchor: str) -> tuple[int, str]:
+    """Split an ``id:hash`` anchor.
+
+    Args:
+        anchor: As printed by :func:`latest_anchor`.
+
+    Returns:
+        ``(id, hash)``.
+
+    Raises:
+        ValueError: Not of the form ``<id>:<64 hex chars>``.
+    """
+    row_id, sep, digest = anchor.strip().partition(":")
+    if not sep or not row_id.isdigit() or len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        raise ValueError("an anchor is <id>:<64 lowercase hex characters>, as `audit anchor` prints it")
+    return int(row_id), digest
+
+
+def verify_chain(engine: Engine, anchor: str | None = None) -> tuple[bool, int, int | None]:
+    """Walk the whole trail in id order and check every link (and, given one, that the anchor row is intact).
+
+    Args:
+        engine: The database engine.
+        anchor: An ``id:hash`` from :func:`latest_anchor` kept outside the database, or None.
+
+    Returns:
         ``(ok, rows_checked, first_bad_id)``; ``first_bad_id`` is None when the chain holds. A row is bad when its
         ``prev_hash`` is not the previous row's hash (a row was removed or reordered) or its own hash does not
-        match its content (it was edited).
+        match its content (it was edited). With an anchor, the anchor's id is reported when that row is missing
+        (the tail was cut) or carries another hash (the tail was rewritten).
+
+    Raises:
+        ValueError: The anchor is malformed.
     """
+    anchor_id, anchor_hash = parse_anchor(anchor) if anchor is not None else (None, None)
+    anchor_seen = anchor_id is None
     prev = GENESIS_HASH
     checked = 0
     for row in _rows(engine):
         checked += 1
         if row.prev_hash != prev or row.hash != row_hash(row.prev_hash, row):
             return False, checked, row.id
+        if row.id == anchor_id:
+            if not hmac.compare_digest(row.hash, anchor_hash or ""):
+                return False, checked, row.id
+            anchor_seen = True
         prev = row.hash
+    if not anchor_seen:
+        return False, checked, anchor_id
     return True, checked, None

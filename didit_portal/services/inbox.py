@@ -14,6 +14,7 @@ spares it a decrypt and a parse. Listeners are told after the commit (:mod:`didi
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import hashlib
 import json
@@ -233,29 +234,37 @@ class GroupCommitter:
 class InboxProcessor:
     """Applies committed rows soon after each commit (woken by the committer) and on a slow sweep (after crashes).
 
-    Acknowledging comes first: Didit gives up on a receiver slower than 5 s, and SQLite has one writer. While
-    deliveries keep arriving, processing takes at most ``burst_share`` of the wall time in batches of ``batch``
-    (short write transactions), so it lags during a burst; it catches up in batches of ``idle_batch`` afterwards.
+    Acknowledging comes first: an unacknowledged delivery is lost after Didit's two retries, a stored one is only
+    late. At ordinary rates every commit is processed at once (the live pages promise one second). During a burst
+    — more than ``burst_rate`` deliveries per second over the last quarter second — processing shares the worker:
+    batches of ``batch`` events, then a pause so that it takes at most ``burst_share`` of the wall time, which
+    leaves the rest to the acknowledgements; the backlog is worked off in batches of ``idle_batch`` afterwards.
+    (Processing an event costs about half the CPU of acknowledging it; docs/PERFORMANCE.md has the figures.)
     """
 
-    def __init__(self, engine: Engine, sweep_seconds: float = 5.0, batch: int = 100, idle_batch: int = 500,
-                 burst_share: float = 0.2) -> None:
+    #: Window over which the arrival rate is measured.
+    RATE_WINDOW = 0.25
+
+    def __init__(self, engine: Engine, *, sweep_seconds: float = 5.0, batch: int = 100, idle_batch: int = 500,
+                 burst_share: float = 0.2, burst_rate: float = 200.0) -> None:
         """Create the processor.
 
         Args:
             engine: Database engine.
             sweep_seconds: Interval of the safety sweep for rows left unprocessed.
-            batch: Events applied per transaction while deliveries are arriving.
+            batch: Events applied per transaction during a burst.
             idle_batch: Events applied per transaction otherwise.
-            burst_share: Largest share of wall time processing takes while deliveries are arriving.
+            burst_share: Largest share of wall time processing takes during a burst.
+            burst_rate: Deliveries per second above which arrivals count as a burst.
         """
         self.engine = engine
         self.sweep_seconds = sweep_seconds
         self.batch = batch
         self.idle_batch = idle_batch
         self.burst_share = burst_share
+        self.burst_rate = burst_rate
         self.cache = PayloadCache()
-        self.last_commit = 0.0
+        self._arrivals: collections.deque[tuple[float, int]] = collections.deque()
         self._wake: asyncio.Event | None = None
 
     def wake(self, committed: list[PendingEvent] | None = None) -> None:
@@ -264,15 +273,18 @@ class InboxProcessor:
         Args:
             committed: The rows just committed, with their parsed bodies (spares processing a decrypt + parse).
         """
-        self.last_commit = time.monotonic()
         if committed:
             self.cache.put(committed)
+            self._arrivals.append((time.monotonic(), len(committed)))
         if self._wake is not None:
             self._wake.set()
 
-    def ingest_active(self) -> bool:
-        """Whether deliveries were committed within the last 50 ms (a burst is under way)."""
-        return time.monotonic() - self.last_commit < 0.05
+    def in_burst(self) -> bool:
+        """Whether deliveries are arriving faster than ``burst_rate`` (over the last ``RATE_WINDOW`` seconds)."""
+        horizon = time.monotonic() - self.RATE_WINDOW
+        while self._arrivals and self._arrivals[0][0] < horizon:
+            self._arrivals.popleft()
+        return sum(n for _, n in self._arrivals) > self.burst_rate * self.RATE_WINDOW
 
     async def run(self) -> None:
         """Process until cancelled (a first pass at start picks up rows left by a previous run)."""
@@ -284,7 +296,8 @@ class InboxProcessor:
             self._wake.clear()
             while True:
                 started = time.monotonic()
-                limit = self.batch if self.ingest_active() else self.idle_batch
+                burst = self.in_burst()
+                limit = self.batch if burst else self.idle_batch
                 try:
                     changes, seen = await asyncio.to_thread(process_pass, self.engine, limit, self.cache)
                 except Exception:
@@ -292,11 +305,15 @@ class InboxProcessor:
                     break
                 for change in changes:
                     await notify.publish(change)
-                if seen < limit:
-                    break  # drained; the next commit wakes us
-                if self.ingest_active():
+                if burst and seen:
+                    # Whether or not this pass drained the queue: the next commit comes within milliseconds, and
+                    # processing it at once would take the worker from the acknowledgements.
                     busy = time.monotonic() - started
                     await asyncio.sleep(busy * (1 - self.burst_share) / self.burst_share)
+                    self._wake.clear()
+                    continue
+                if seen < limit:
+                    break  # drained; the next commit wakes us
 
 
 @contextlib.asynccontextmanager

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,6 +83,9 @@ class LiveRegistry:
         return len(self._by_client)
 
 
+#: Pushes started per event-loop turn (see :func:`dispatch`).
+PUSH_CHUNK = 8
+
 #: This worker's registry (module-level: one per process, like the notify listeners).
 registry = LiveRegistry()
 _pushers: dict[str, Pusher] = {}
@@ -112,10 +116,29 @@ def is_connected(client_token: str) -> bool:
     Returns:
         True when the app knows a socket for the token.
     """
-    namespace = getattr(_app, "event_namespace", None)
+    return socket_connected(_app, client_token)
+
+
+def socket_connected(rx_app: Any, client_token: str) -> bool:
+    """Whether ``rx_app`` holds a socket for a tab: one dictionary lookup.
+
+    Reflex's public ``token_to_sid`` builds a fresh mapping of every connected tab on each access, which made a
+    push to N tabs cost O(N²); the token manager's own ``token_to_socket`` dict is what it is built from.
+
+    Args:
+        rx_app: The ``rx.App`` (or None before start-up).
+        client_token: Reflex's per-tab client token.
+
+    Returns:
+        True when the app knows a socket for the token.
+    """
+    namespace = getattr(rx_app, "event_namespace", None)
     if namespace is None:
         return False
-    return client_token in namespace.token_to_sid
+    sockets = getattr(getattr(namespace, "_token_manager", None), "token_to_socket", None)
+    if isinstance(sockets, dict):
+        return client_token in sockets
+    return client_token in namespace.token_to_sid  # another Reflex layout: the slow, public way
 
 
 def spawn_once(key: str, work: Callable[[], Coroutine[Any, Any, None]]) -> bool:
@@ -163,8 +186,21 @@ async def dispatch(change: SessionChanged) -> int:
     tokens = registry.clients(change.session_id, kind)
     if pusher is None or not tokens:
         return 0
-    ordered = sorted(tokens)
-    results = await asyncio.gather(*(pusher(token, change) for token in ordered), return_exceptions=True)
+    # A fresh random order for every change: pushes start a chunk at a time, so a fixed order (say, by token)
+    # would make the same tabs wait for the whole fan-out on every update.
+    ordered = list(tokens)
+    random.shuffle(ordered)
+
+    async def staggered(index: int, token: str) -> bool:
+        # All pushes run concurrently (a slow tab never holds up the others), but they start PUSH_CHUNK per
+        # event-loop turn, so the socket writers send the first tabs' frames while later tabs' states are still
+        # being updated: the first tabs get the news in about a millisecond, not after the whole fan-out.
+        for _ in range(index // PUSH_CHUNK):
+            await asyncio.sleep(0)
+        return await pusher(token, change)
+
+    results = await asyncio.gather(*(staggered(i, token) for i, token in enumerate(ordered)),
+                                   return_exceptions=True)
     delivered = 0
     for token, result in zip(ordered, results, strict=True):
         if isinstance(result, BaseException):

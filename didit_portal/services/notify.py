@@ -47,14 +47,21 @@ def subscribe(listener: Listener) -> Callable[[], None]:
 
 
 async def deliver_local(change: SessionChanged) -> None:
-    """Call this worker's listeners; a failing listener is logged and never stops the others."""
-    for listener in list(_listeners):
+    """Call this worker's listeners, concurrently; a failing listener is logged and never stops the others.
+
+    Concurrently, because they are independent and some are slow: the staff pages' listener first confirms
+    reviewer actions in the database, and the end user's page must not wait for that.
+    """
+
+    async def call(listener: Listener) -> None:
         try:
             result = listener(change)
             if asyncio.iscoroutine(result):
                 await result
         except Exception:
             log.exception("session-change listener failed")
+
+    await asyncio.gather(*(call(listener) for listener in list(_listeners)))
 
 
 _redis: Any = None

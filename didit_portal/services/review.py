@@ -1,4 +1,6 @@
-"""Manual review: decisions sent to Didit (with four-eyes), notes, assignment, PDF report and CSV export.
+"""Manual review: decisions sent to Didit (with four-eyes), the PDF report and audited views.
+
+Notes, assignment and the CSV export are in :mod:`didit_portal.services.casework`.
 
 A reviewer's decision never writes a status itself. It becomes a ``review_action`` row and goes to Didit's
 update-status; the status changes when Didit's webhook arrives through the inbox, and only then is the action
@@ -16,8 +18,6 @@ itself (the states check too) and writes its audit row in the caller's transacti
 from __future__ import annotations
 
 import contextlib
-import csv
-import io
 import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
@@ -34,15 +34,12 @@ from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import (
     AppSetting,
     ReviewAction,
-    SessionNote,
-    StaffUser,
     StatusTransition,
     VerificationSession,
     utcnow,
 )
 from didit_portal.services import audit, notify, queue
 from didit_portal.services.auth import Principal, Unauthorized
-from didit_portal.services.masking import mask_identifier
 from didit_portal.services.sessions import latest_decision
 
 log = logging.getLogger(__name__)
@@ -57,8 +54,6 @@ OPEN_STATES: Final = ("pending_approval", "sending", "sent")
 #: the status itself).
 STALE_AFTER: Final = timedelta(minutes=15)
 MAX_REASON: Final = 2000
-MAX_NOTE: Final = 5000
-MAX_EXPORT_ROWS: Final = 100_000
 
 
 class ReviewError(ValueError):
@@ -69,7 +64,19 @@ class SelfApprovalError(ReviewError):
     """A reviewer tried to approve their own four-eyes request."""
 
 
-def _need(actor: Principal | None, role: str) -> Principal:
+def need_role(actor: Principal | None, role: str) -> Principal:
+    """The actor, when it has at least ``role`` (the service functions check roles themselves, as the states do).
+
+    Args:
+        actor: Who acts (None: nobody signed in).
+        role: Minimum role.
+
+    Returns:
+        The actor.
+
+    Raises:
+        Unauthorized: No actor, or a lower role.
+    """
     if actor is None or not actor.at_least(role):
         raise Unauthorized
     return actor
@@ -99,7 +106,7 @@ def set_four_eyes(db: Session, *, actor: Principal, enabled: bool, ip: str | Non
         enabled: New value.
         ip: Client address for the audit row.
     """
-    _need(actor, "admin")
+    need_role(actor, "admin")
     row = db.get(AppSetting, FOUR_EYES_KEY) or AppSetting(key=FOUR_EYES_KEY)
     row.value = bool(enabled)
     row.updated_at = utcnow()
@@ -178,7 +185,7 @@ def request_decision(
     Raises:
         ReviewError: Invalid status, empty reason, session not in a status Didit accepts, or another action open.
     """
-    _need(actor, "reviewer")
+    need_role(actor, "reviewer")
     reason = reason.strip()
     if new_status not in MANUAL_TO:
         raise ReviewError("choose Approve, Decline or Resubmit")
@@ -229,7 +236,7 @@ def approve_request(db: Session, *, actor: Principal, action_id: int, ip: str | 
         SelfApprovalError: The actor made the request.
         ReviewError: The action is not awaiting approval.
     """
-    _need(actor, "reviewer")
+    need_role(actor, "reviewer")
     action = db.get(ReviewAction, action_id)
     if action is None or action.state != "pending_approval":
         raise ReviewError("this request is not awaiting approval")
@@ -255,7 +262,7 @@ def reject_request(db: Session, *, actor: Principal, action_id: int, ip: str | N
     Returns:
         The action, now ``rejected``.
     """
-    _need(actor, "reviewer")
+    need_role(actor, "reviewer")
     action = db.get(ReviewAction, action_id)
     if action is None or action.state != "pending_approval":
         raise ReviewError("this request is not awaiting approval")
@@ -376,97 +383,7 @@ async def confirming(engine: Engine) -> AsyncIterator[None]:
         uninstall()
 
 
-# ---- notes and assignment -----------------------------------------------------------------------------------
-
-def add_note(db: Session, *, actor: Principal, session_id: str, body: str, ip: str | None = None) -> SessionNote:
-    """Add an encrypted note to a session (reviewers; audited as ``note.add`` without its text).
-
-    Args:
-        db: Open session.
-        actor: The reviewer.
-        session_id: The session.
-        body: The note.
-        ip: Client address.
-
-    Returns:
-        The note.
-    """
-    _need(actor, "reviewer")
-    body = body.strip()
-    if not body:
-        raise ReviewError("the note is empty")
-    if len(body) > MAX_NOTE:
-        raise ReviewError(f"the note is longer than {MAX_NOTE} characters")
-    if db.get(VerificationSession, session_id) is None:
-        raise ReviewError("no such session")
-    note = SessionNote(session_id=session_id, author_id=actor.user_id, body=body)
-    db.add(note)
-    db.flush()
-    audit.record(db, actor=actor, action="note.add", target_type="session", target_id=session_id,
-                 detail={"note_id": note.id, "length": len(body)}, ip=ip)
-    return note
-
-
-def list_notes(db: Session, *, actor: Principal, session_id: str) -> list[dict[str, str]]:
-    """A session's notes, oldest first; viewers get authors and times but not the text (notes quote people).
-
-    Args:
-        db: Open session.
-        actor: Who reads.
-        session_id: The session.
-
-    Returns:
-        ``[{id, author, at, body}]``.
-    """
-    _need(actor, "viewer")
-    full = actor.at_least("reviewer")
-    rows = db.exec(select(SessionNote, StaffUser.email).join(StaffUser, col(StaffUser.id) == SessionNote.author_id)
-                   .where(SessionNote.session_id == session_id).order_by(col(SessionNote.id))).all()
-    return [{"id": str(note.id), "author": email, "at": queue.aware(note.created_at).strftime("%Y-%m-%d %H:%M UTC"),
-             "body": note.body if full else "(hidden for viewers)"} for note, email in rows]
-
-
-def assignable_staff(db: Session) -> list[dict[str, str]]:
-    """Active reviewers and admins a session can be assigned to.
-
-    Args:
-        db: Open session.
-
-    Returns:
-        ``[{id, email}]`` by email.
-    """
-    rows = db.exec(select(StaffUser.id, StaffUser.email).where(col(StaffUser.role).in_(("reviewer", "admin")),
-                                                               col(StaffUser.disabled_at).is_(None))
-                   .order_by(col(StaffUser.email))).all()
-    return [{"id": str(uid), "email": email} for uid, email in rows]
-
-
-def assign(db: Session, *, actor: Principal, session_id: str, assignee_id: int | None,
-           ip: str | None = None) -> None:
-    """Assign a session to a reviewer (or unassign it with None); audited as ``session.assign``.
-
-    Args:
-        db: Open session.
-        actor: A reviewer.
-        session_id: The session.
-        assignee_id: Staff user id, or None.
-        ip: Client address.
-    """
-    _need(actor, "reviewer")
-    session = db.get(VerificationSession, session_id)
-    if session is None:
-        raise ReviewError("no such session")
-    if assignee_id is not None:
-        user = db.get(StaffUser, assignee_id)
-        if user is None or user.disabled_at is not None or user.role not in ("reviewer", "admin"):
-            raise ReviewError("sessions can be assigned to active reviewers and admins only")
-    session.assigned_to = assignee_id
-    db.add(session)
-    audit.record(db, actor=actor, action="session.assign", target_type="session", target_id=session_id,
-                 detail={"assignee_id": assignee_id}, ip=ip)
-
-
-# ---- report and export ----------------------------------------------------------------------------------------
+# ---- report and views ----------------------------------------------------------------------------------------
 
 async def report_pdf(engine: Engine, client: DiditClient, *, actor: Principal, session_id: str,
                      ip: str | None = None) -> bytes:
@@ -482,7 +399,7 @@ async def report_pdf(engine: Engine, client: DiditClient, *, actor: Principal, s
     Returns:
         The PDF bytes.
     """
-    _need(actor, "reviewer")
+    need_role(actor, "reviewer")
     with session_scope(engine) as db:
         if db.get(VerificationSession, session_id) is None:
             raise ReviewError("no such session")
@@ -491,50 +408,6 @@ async def report_pdf(engine: Engine, client: DiditClient, *, actor: Principal, s
         audit.record(db, actor=actor, action="session.report_pdf", target_type="session", target_id=session_id,
                      detail={"bytes": len(pdf)}, ip=ip)
     return pdf
-
-
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A cell starting with = + - @ is a formula to a spreadsheet: neutralise it (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
-CSV_HEADER: Final = ("session_id", "session_number", "status", "vendor_data", "workflow_id", "has_warnings",
-                     "assigned_to", "created_at")
-
-
-def export_csv(db: Session, *, actor: Principal, filters: queue.QueueFilter, sort: queue.Sort = "desc",
-               ip: str | None = None) -> tuple[str, int]:
-    """The filtered queue as CSV; identifiers that look like emails or phones are masked for viewers.
-
-    Args:
-        db: Open session.
-        actor: Who exports (any staff role).
-        filters: The queue's filters.
-        sort: The queue's order.
-        ip: Client address.
-
-    Returns:
-        ``(csv_text, row_count)``; at most :data:`MAX_EXPORT_ROWS` rows.
-    """
-    _need(actor, "viewer")
-    masked = not actor.at_least("reviewer")
-    emails = {int(s["id"]): s["email"] for s in assignable_staff(db)}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    count = 0
-    for row in queue.iter_rows(db, filters=filters, sort=sort, max_rows=MAX_EXPORT_ROWS):
-        vendor = mask_identifier(row.vendor_data) if masked else row.vendor_data
-        writer.writerow([_cell(v) for v in (row.session_id, row.session_number, row.status, vendor, row.workflow_id,
-                                            "yes" if row.has_warnings else "no",
-                                            emails.get(row.assigned_to or -1, ""), row.created_at.isoformat())])
-        count += 1
-    audit.record(db, actor=actor, action="queue.export", target_type="queue", detail={
-        "rows": count, "masked": masked, "statuses": list(filters.statuses), "workflow": filters.workflow_id,
-        "has_warnings": filters.has_warnings, "assigned": filters.assigned_to is not None,
-        "searched": bool(filters.search.strip())}, ip=ip)
-    return out.getvalue(), count
 
 
 def record_view(db: Session, *, actor: Principal, session_id: str, masked: bool, what: str = "session.view",
@@ -550,6 +423,6 @@ def record_view(db: Session, *, actor: Principal, session_id: str, masked: bool,
         ip: Client address.
         detail: Extra non-personal facts.
     """
-    _need(actor, "viewer")
+    need_role(actor, "viewer")
     audit.record(db, actor=actor, action=what, target_type="session", target_id=session_id,
                  detail={"masked": masked, **(detail or {})}, ip=ip)

@@ -23,10 +23,10 @@ from sqlalchemy import select as core_select
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus
+from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus, decision_email
 from didit_portal.didit.schemas import Decision as DecisionSchema
 from didit_portal.models import Decision, VerificationSession, utcnow
-from didit_portal.security import encrypt_json
+from didit_portal.security import encrypt_json, lookup_hash
 
 _S = SessionStatus
 _MANUAL_FROM = {_S.APPROVED, _S.DECLINED, _S.IN_REVIEW, _S.KYC_EXPIRED, _S.ABANDONED, _S.RESUBMITTED}
@@ -104,6 +104,11 @@ class PreparedReport:
     decision_warnings: bool = False
     decision_enc: bytes | None = None
     metadata_enc: bytes | None = None
+    #: Didit's ``session_number`` from the decision: the only place a console or UniLink session's number arrives,
+    #: and staff search the queue by it.
+    session_number: int | None = None
+    #: Keyed hash of the session's email from the decision (never the address itself), for the queue's search.
+    email_hash: str | None = None
 
 
 def prepare_reports(reports: Sequence[Report]) -> list[PreparedReport]:
@@ -126,8 +131,10 @@ def prepare_reports(reports: Sequence[Report]) -> list[PreparedReport]:
             prepared.append(PreparedReport(report, metadata_enc=_enc(report.metadata)))
             continue
         parsed = DecisionSchema.model_validate(report.decision)
+        email = decision_email(report.decision)
         prepared.append(PreparedReport(report, str(parsed.status), parsed.has_warnings(),
-                                       encrypt_json(report.decision), _enc(report.metadata)))
+                                       encrypt_json(report.decision), _enc(report.metadata), parsed.session_number,
+                                       lookup_hash(email) if email else None))
     return prepared
 
 
@@ -151,6 +158,8 @@ class _Row:
     origin: str = ""
     metadata_enc: bytes | None = None
     metadata_set: bool = False
+    session_number: int | None = None
+    email_hash: str | None = None
     db_latest_superseded: bool = False
     pending_latest: list[Any] | None = field(default=None, repr=False)  # this batch's latest decision row
 
@@ -208,6 +217,8 @@ def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> li
             if report.metadata is not None and changed:
                 row.metadata_enc, row.metadata_set = item.metadata_enc, True
             row.environment = row.environment or report.environment
+        row.session_number = row.session_number or item.session_number
+        row.email_hash = row.email_hash or item.email_hash
         if previous != report.status or not changed:
             transitions.append((sid, previous, report.status, report.event_at, report.source, changed,
                                 report.inbox_event_id))
@@ -246,11 +257,13 @@ def _load(db: Session, items: Sequence[PreparedReport]) -> dict[str, _Row]:
         # session on PostgreSQL; SQLite ignores it (its writers are serialised by the database lock anyway).
         found = db.execute(
             core_select(_VS.c.session_id, _VS.c.status, _VS.c.status_event_at, _VS.c.workflow_id, _VS.c.vendor_data,
-                   _VS.c.environment, _VS.c.decision_missing, _VS.c.has_warnings)
+                   _VS.c.environment, _VS.c.decision_missing, _VS.c.has_warnings, _VS.c.session_number,
+                   _VS.c.email_hash)
             .where(_VS.c.session_id.in_(chunk)).order_by(_VS.c.session_id).with_for_update())
         for r in found:
             rows[r.session_id] = _Row(r.status, r.status_event_at, r.workflow_id, r.vendor_data, r.environment,
-                                      bool(r.decision_missing), bool(r.has_warnings), None, new=False)
+                                      bool(r.decision_missing), bool(r.has_warnings), None, new=False,
+                                      session_number=r.session_number, email_hash=r.email_hash)
         wanted = [sid for sid in chunk if sid in rows and sid in with_decisions]
         if wanted:
             latest = db.execute(core_select(_DEC.c.session_id, _DEC.c.event_at)
@@ -283,7 +296,7 @@ def _write(db: Session, rows: dict[str, _Row], transitions: list[tuple[Any, ...]
 
     def state(row: _Row) -> tuple[Any, ...]:
         return (row.status, row.status_event_at, row.workflow_id, row.vendor_data, row.environment,
-                row.decision_missing, row.has_warnings, at, at)
+                row.decision_missing, row.has_warnings, row.session_number, row.email_hash, at, at)
 
     many("verification_session", (*_STATE, "session_id", "origin", "metadata", "created_at"),
          [(*state(row), sid, row.origin, row.metadata_enc, at) for sid, row in rows.items() if row.new])
@@ -304,7 +317,7 @@ def _write(db: Session, rows: dict[str, _Row], transitions: list[tuple[Any, ...]
 
 
 _STATE = ("status", "status_event_at", "workflow_id", "vendor_data", "environment", "decision_missing",
-          "has_warnings", "updated_at", "last_seen_at")
+          "has_warnings", "session_number", "email_hash", "updated_at", "last_seen_at")
 
 
 def _expire(db: Session, rows: dict[str, _Row]) -> None:
@@ -354,31 +367,6 @@ def apply_report(
                     workflow_id=workflow_id, vendor_data=vendor_data, metadata=metadata, environment=environment,
                     inbox_event_id=inbox_event_id)
     return apply_reports(db, [report])[0]
-
-
-def store_decision(db: Session, *, session_id: str, decision: dict[str, Any], event_at: int, source: str) -> bool:
-    """Store a decision if it is at least as new as the latest one, keeping the older ones as history.
-
-    Args:
-        db: Open session.
-        session_id: The session.
-        decision: Raw decision document (validated for its top-level shape here).
-        event_at: Didit time it describes.
-        source: ``webhook`` or ``api``.
-
-    Returns:
-        True when it became the latest decision.
-    """
-    parsed = DecisionSchema.model_validate(decision)
-    latest = db.exec(select(Decision).where(Decision.session_id == session_id, col(Decision.is_latest).is_(True))
-                     ).first()
-    is_latest = latest is None or event_at >= latest.event_at
-    if is_latest and latest is not None:
-        db.execute(update(Decision).where(col(Decision.session_id) == session_id, col(Decision.is_latest).is_(True))
-                   .values(is_latest=False))
-    db.add(Decision(session_id=session_id, status=str(parsed.status), source=source, event_at=event_at,
-                    is_latest=is_latest, has_warnings=parsed.has_warnings(), payload=decision))
-    return is_latest
 
 
 def latest_decision(db: Session, session_id: str) -> dict[str, Any] | None:

@@ -2,10 +2,15 @@
 
 The secret is stored encrypted (``staff_user.totp_secret`` is an ``EncryptedText`` column). Enrolment keeps a
 pending secret there with ``totp_enabled`` False until the user proves they hold it with one valid code.
+
+A code is accepted once: ``staff_user.totp_last_step`` keeps the time step of the last accepted code, and only a
+later step passes (RFC 6238 §5.2). The step is claimed with one conditional UPDATE, so two requests racing with
+the same code (an attacker who saw it, or a double submit) get one success.
 """
 
 from __future__ import annotations
 
+import hmac
 import io
 import re
 from datetime import datetime
@@ -14,7 +19,8 @@ import pyotp
 import qrcode
 import qrcode.image.svg
 from pyotp.totp import TOTP
-from sqlmodel import Session
+from sqlalchemy import or_, update
+from sqlmodel import Session, col
 
 from didit_portal.models import StaffUser, utcnow
 from didit_portal.services import audit
@@ -43,12 +49,36 @@ def pending_secret(db: Session, *, principal: Principal) -> str | None:
     return user.totp_secret
 
 
-def _valid(secret: str, code: str, now: datetime) -> bool:
+def _matching_step(secret: str, code: str, now: datetime) -> int | None:
+    """The time step whose code this is (one step either side tolerates clock drift), or None."""
     code = "".join(ch for ch in code if ch.isdigit())
     if len(code) != 6:  # RFC 6238 six-digit codes
+        return None
+    totp = TOTP(secret)
+    current = int(now.timestamp()) // totp.interval
+    matched = None
+    for step in (current - 1, current, current + 1):  # all three compared: the time taken tells nothing
+        if hmac.compare_digest(totp.generate_otp(step), code):
+            matched = step
+    return matched
+
+
+def _claim_step(db: Session, user_id: int, step: int) -> bool:
+    """Record ``step`` as used unless it (or a later one) already was; True when this call claimed it."""
+    claimed = db.execute(
+        update(StaffUser)
+        .where(col(StaffUser.id) == user_id,
+               or_(col(StaffUser.totp_last_step).is_(None), col(StaffUser.totp_last_step) < step))
+        .values(totp_last_step=step)
+    )
+    return claimed.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue] -- a CursorResult for an UPDATE
+
+
+def _accept(db: Session, user: StaffUser, code: str, now: datetime) -> bool:
+    if not user.totp_secret or user.id is None:
         return False
-    # One step either side tolerates clock drift; pyotp compares in constant time.
-    return TOTP(secret).verify(code, for_time=now, valid_window=1)
+    step = _matching_step(user.totp_secret, code, now)
+    return step is not None and _claim_step(db, user.id, step)
 
 
 def verify_code(db: Session, *, principal: Principal, code: str, now: datetime | None = None) -> bool:
@@ -61,12 +91,12 @@ def verify_code(db: Session, *, principal: Principal, code: str, now: datetime |
         now: Clock override.
 
     Returns:
-        Whether the code is valid now.
+        Whether the code is valid now and was not used before.
     """
     user = db.get(StaffUser, principal.user_id)
-    if user is None or not user.totp_enabled or not user.totp_secret:
+    if user is None or not user.totp_enabled:
         return False
-    return _valid(user.totp_secret, code, now or utcnow())
+    return _accept(db, user, code, now or utcnow())
 
 
 def confirm_enrolment(
@@ -85,9 +115,9 @@ def confirm_enrolment(
         Whether enrolment succeeded.
     """
     user = db.get(StaffUser, principal.user_id)
-    if user is None or user.totp_enabled or not user.totp_secret:
+    if user is None or user.totp_enabled:
         return False
-    if not _valid(user.totp_secret, code, now or utcnow()):
+    if not _accept(db, user, code, now or utcnow()):
         return False
     user.totp_enabled = True
     db.add(user)

@@ -19,8 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from didit_portal.db import get_engine
-from didit_portal.didit.client import DiditClient, client_from_settings
-from didit_portal.services import notify, review
+from didit_portal.services import live, notify, review
 from didit_portal.services.notify import SessionChanged
 
 log = logging.getLogger(__name__)
@@ -33,19 +32,6 @@ queue_tabs: set[str] = set()
 session_tabs: dict[str, set[str]] = {}
 _tab_session: dict[str, str] = {}
 _pushers: dict[str, Pusher] = {}
-_client: DiditClient | None = None
-
-
-def didit_client() -> DiditClient:
-    """This worker's Didit client for staff pages (created on first use, reused).
-
-    Returns:
-        The client.
-    """
-    global _client  # noqa: PLW0603 -- one pooled client per worker
-    if _client is None:
-        _client = client_from_settings()
-    return _client
 
 
 def follow_queue(client_token: str) -> None:
@@ -104,8 +90,7 @@ def is_connected(client_token: str) -> bool:
     Returns:
         True when connected.
     """
-    namespace = getattr(_app, "event_namespace", None)
-    return namespace is not None and client_token in namespace.token_to_sid
+    return live.socket_connected(_app, client_token)
 
 
 async def dispatch(change: SessionChanged) -> int:

@@ -49,6 +49,8 @@ from reflex_base.event import EventSpec
 
 from didit_portal import routes
 from didit_portal.db import session_scope
+from didit_portal.didit.client import shared_client
+from didit_portal.didit.ratelimit import BreakerState
 from didit_portal.services.auth import COOKIE_NAME, ROLES, Principal, Unauthorized, principal_from_token
 
 
@@ -99,6 +101,20 @@ def requires(role: str) -> Callable[[_F], _F]:
     return mark
 
 
+def didit_unreachable() -> bool:
+    """Whether this worker has stopped calling Didit because it kept failing (circuit breaker open).
+
+    The breaker is shared by every client of the process (``didit.client.process_guards``), so what the pages,
+    the business API or the reconciler ran into shows here.
+
+    Returns:
+        True while the breaker is open. Once its cool-down is over (half-open) the next call goes out again, and
+        nothing may call for a while: saying "not answering" then could be stale, so the banner goes until a call
+        fails again.
+    """
+    return shared_client().breaker.state is BreakerState.OPEN
+
+
 def _valid_role(role: str) -> str:
     # An unknown role name from the browser must not lower the bar: treat it as the highest.
     return role if role in ROLES else ROLES[-1]
@@ -113,6 +129,8 @@ class StaffState(rx.State):
     staff_role: str = ""
     #: True when the signed-in user's role is too low for the current page.
     access_denied: bool = False
+    #: True while this worker's circuit breaker holds calls to Didit back (the staff pages show a banner).
+    didit_unreachable: bool = False
 
     @rx.var
     def is_signed_in(self) -> bool:
@@ -159,6 +177,10 @@ class StaffState(rx.State):
             principal = principal_from_token(db, self._session_token())
         email = principal.email if principal else ""
         role = principal.role if principal else ""
+        # Every staff event passes here, so the banner follows Didit's reachability as the staff member works.
+        unreachable = principal is not None and didit_unreachable()
+        if self.didit_unreachable != unreachable:
+            self.didit_unreachable = unreachable
         if self.staff_email != email:
             self.staff_email = email
         if self.staff_role != role:

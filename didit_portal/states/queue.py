@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from didit_portal.db import get_engine, session_scope, write_lock
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import VerificationSession
-from didit_portal.services import queue, review
+from didit_portal.services import casework, queue, review
 from didit_portal.services.auth import Principal
 from didit_portal.services.masking import mask_identifier
 from didit_portal.services.notify import SessionChanged
@@ -142,7 +142,7 @@ class QueueState(StaffState):
         with Session(get_engine()) as db:
             after = queue.Cursor.decode(self._after) if self._after else None
             page = queue.fetch_page(db, filters=filters, sort="asc" if self.sort == "asc" else "desc", after=after)
-            staff = {int(s["id"]): s["email"] for s in review.assignable_staff(db)}
+            staff = {int(s["id"]): s["email"] for s in casework.assignable_staff(db)}
         self._next = page.next_cursor.encode() if page.next_cursor else ""
         self.has_next = page.next_cursor is not None
         self.narrowed = page.narrowed
@@ -356,7 +356,7 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         engine = get_engine()
         with write_lock(engine), session_scope(engine) as db:
-            text, _count = review.export_csv(db, actor=principal, filters=self._filters(principal),
+            text, _count = casework.export_csv(db, actor=principal, filters=self._filters(principal),
                                              sort="asc" if self.sort == "asc" else "desc", ip=self._client_ip())
         return rx.download(data=text, filename=f"queue-{datetime.now(UTC):%Y%m%d-%H%M}.csv")
 

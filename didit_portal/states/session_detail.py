@@ -19,8 +19,9 @@ from sqlmodel import Session, col, select
 
 from didit_portal.db import get_engine, session_scope, write_lock
 from didit_portal.didit import errors
+from didit_portal.didit.client import shared_client
 from didit_portal.models import InboxEvent, ReviewAction, StaffUser, StatusTransition, VerificationSession
-from didit_portal.services import checks, masking, queue, review
+from didit_portal.services import casework, checks, masking, queue, review
 from didit_portal.services.auth import Principal
 from didit_portal.services.checks import CheckCard, MediaLink
 from didit_portal.services.notify import SessionChanged
@@ -103,11 +104,11 @@ class SessionDetailState(StaffState):
             self.reviews = [{"user": checks.display(r.get("user")), "new_status": checks.display(r.get("new_status")),
                              "comment": checks.display(r.get("comment")), "at": checks.display(r.get("created_at"))}
                             for r in (shown.get("reviews") or []) if isinstance(r, dict)]
-            self.notes = review.list_notes(db, actor=principal, session_id=sid)
+            self.notes = casework.list_notes(db, actor=principal, session_id=sid)
             self._fill_action(db, principal)
             self.can_decide = full and row.status in review.MANUAL_FROM and self.action_state not in review.OPEN_STATES
             self.nodes = checks.resubmittable_nodes(decision) if full else []
-            self.assignees = review.assignable_staff(db) if full else []
+            self.assignees = casework.assignable_staff(db) if full else []
         self.masked = not full
         self.not_found = False
         return True
@@ -244,7 +245,7 @@ class SessionDetailState(StaffState):
 
     async def _send(self, action_id: int) -> None:
         try:
-            await review.send_to_didit(get_engine(), admin_live.didit_client(), action_id=action_id)
+            await review.send_to_didit(get_engine(), shared_client(), action_id=action_id)
         finally:
             async with self:
                 self.busy = False
@@ -297,7 +298,7 @@ class SessionDetailState(StaffState):
         engine = get_engine()
         try:
             with write_lock(engine), session_scope(engine) as db:
-                review.add_note(db, actor=principal, session_id=self.sid, body=str(form.get("body", "")),
+                casework.add_note(db, actor=principal, session_id=self.sid, body=str(form.get("body", "")),
                                 ip=self._client_ip())
         except review.ReviewError as exc:
             self.message = str(exc)
@@ -320,7 +321,7 @@ class SessionDetailState(StaffState):
         engine = get_engine()
         try:
             with write_lock(engine), session_scope(engine) as db:
-                review.assign(db, actor=principal, session_id=self.sid, assignee_id=target, ip=self._client_ip())
+                casework.assign(db, actor=principal, session_id=self.sid, assignee_id=target, ip=self._client_ip())
         except review.ReviewError as exc:
             self.message = str(exc)
             return
@@ -335,7 +336,7 @@ class SessionDetailState(StaffState):
             sid, ip = self.sid, self._client_ip()
             keys = [c.key for c in self.cards if c.media]
         try:
-            decision = await admin_live.didit_client().get_decision_raw(sid)
+            decision = await shared_client().get_decision_raw(sid)
         except errors.DiditError as exc:
             async with self:
                 self.media_error = f"Didit did not answer: {exc}"
@@ -360,7 +361,7 @@ class SessionDetailState(StaffState):
             principal = self._require("reviewer")
             sid, ip = self.sid, self._client_ip()
         try:
-            pdf = await review.report_pdf(get_engine(), admin_live.didit_client(), actor=principal, session_id=sid,
+            pdf = await review.report_pdf(get_engine(), shared_client(), actor=principal, session_id=sid,
                                           ip=ip)
         except (errors.DiditError, review.ReviewError) as exc:
             async with self:

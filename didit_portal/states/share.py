@@ -22,10 +22,11 @@ from sqlmodel import Session
 from didit_portal import i18n
 from didit_portal.components.qr import qr_svg
 from didit_portal.db import get_engine
+from didit_portal.didit.client import shared_client
 from didit_portal.models import ShareLink
 from didit_portal.services import links, live
 from didit_portal.services.linktoken import is_expired
-from didit_portal.states.verify import didit_client, token_from_path
+from didit_portal.states.verify import token_from_path
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +159,7 @@ class ShareState(rx.State):
                 self._polling = False
 
     async def _follow(self, share_id: str, client_token: str) -> None:
-        engine, client = get_engine(), didit_client()
+        engine, client = get_engine(), shared_client()
         deadline = time.monotonic() + MAX_POLL_SECONDS
         while time.monotonic() < deadline and live.is_connected(client_token):
             share = await asyncio.to_thread(_get_share, share_id)

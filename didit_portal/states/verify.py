@@ -22,7 +22,7 @@ from sqlmodel import Session
 from didit_portal import i18n
 from didit_portal.components.qr import qr_svg
 from didit_portal.db import get_engine
-from didit_portal.didit.client import DiditClient, client_from_settings
+from didit_portal.didit.client import shared_client
 from didit_portal.models import VerificationLink
 from didit_portal.services import links, live
 from didit_portal.services.notify import SessionChanged
@@ -38,21 +38,6 @@ STATUS_COLORS: dict[str, LiteralAccentColor] = {
     "Approved": "green", "Declined": "red", "In Review": "amber", "Resubmitted": "amber",
     "Abandoned": "gray", "Expired": "gray", "Kyc Expired": "orange",
 }
-
-_client: DiditClient | None = None
-
-
-def didit_client() -> DiditClient:
-    """This worker's Didit client for the end-user pages (created on first use, reused).
-
-    Returns:
-        The client.
-    """
-    global _client  # noqa: PLW0603 -- one pooled client per worker
-    if _client is None:
-        _client = client_from_settings()
-    return _client
-
 
 def token_from_path(path: str) -> str:
     """The link token in ``/verify/{token}`` or ``/verify/{token}/done`` (or ``/share/{token}``).
@@ -248,7 +233,7 @@ async def _restart(link_id: str, session_id: str) -> None:
         link = await asyncio.to_thread(_get_link, link_id)
         if link is None:
             raise links.LinkError("link vanished")
-        await links.start_again(get_engine(), didit_client(), link)
+        await links.start_again(get_engine(), shared_client(), link)
     except Exception:
         log.exception("start again failed for link %s", link_id)
         for token in live.registry.clients(session_id, "verify"):

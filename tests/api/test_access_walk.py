@@ -284,3 +284,22 @@ def test_forged_or_missing_cookie_is_anonymous(cookies: dict[str, str]) -> None:
             state._require("viewer")
     state = _state_for(StaffState, cookies["admin"], "/admin")
     assert state._require("admin").email == "admin@example.org"
+
+
+def test_staff_see_when_didit_is_unreachable(cookies: dict[str, str]) -> None:
+    from didit_portal.didit.client import shared_client
+
+    breaker = shared_client().breaker
+    reviewer = _state_for(StaffState, cookies["reviewer"], "/admin")
+    assert reviewer._principal() is not None and not reviewer.didit_unreachable
+    for _ in range(breaker.failure_threshold):  # e.g. the reconciler kept getting 503s from Didit
+        breaker.record_failure()
+    assert reviewer._principal() is not None and reviewer.didit_unreachable  # the staff pages show the banner
+    anonymous = _state_for(StaffState, cookies["anonymous"], "/admin")
+    assert anonymous._principal() is None and not anonymous.didit_unreachable  # nothing said to anonymous visitors
+    breaker.reset_after = 0.0  # cool-down over: half-open, the next call decides, so the banner goes
+    assert reviewer._principal() is not None and not reviewer.didit_unreachable
+    breaker.reset_after = 30.0
+    assert reviewer._principal() is not None and reviewer.didit_unreachable
+    breaker.record_success()
+    assert reviewer._principal() is not None and not reviewer.didit_unreachable

@@ -19,9 +19,10 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from didit_portal.db import get_engine
-from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus
+from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus, decision_email
 from didit_portal.didit.schemas import Decision as DecisionSchema
 from didit_portal.models import Decision, StatusTransition, VerificationSession
+from didit_portal.security import lookup_hash
 from didit_portal.services.sessions import Report, apply_report, apply_reports, supersedes
 
 STATUSES = [str(s) for s in SessionStatus]
@@ -67,6 +68,9 @@ def reference_apply(db: Session, r: Report) -> tuple[str, bool, bool, bool]:
                         is_latest=stored, has_warnings=parsed.has_warnings(), payload=r.decision))
         if stored:
             row.has_warnings = parsed.has_warnings()
+        row.session_number = row.session_number or parsed.session_number
+        email = decision_email(r.decision)
+        row.email_hash = row.email_hash or (lookup_hash(email) if email else None)
     needs = changed and r.status in DECISION_STATUSES and r.decision is None
     if needs:
         row.decision_missing = True
@@ -77,7 +81,9 @@ def reference_apply(db: Session, r: Report) -> tuple[str, bool, bool, bool]:
 
 
 def _decision(status: str, warn: bool, n: int) -> dict[str, Any]:
-    return {"session_id": "x", "status": status, "n": n, "score": 97.0,
+    return {"session_id": "x", "status": status, "n": n, "score": 97.0, "session_number": 1000 + n if n % 2 else None,
+            "contact_details": {"email": f"User{n}@Example.org"} if n % 3 == 1 else {},
+            "email_verifications": [{"email": f"v{n}@example.org"}] if n % 3 == 2 else [],
             "id_verifications": [{"node_id": "feature_ocr", "status": status,
                                   "warnings": [{"risk": "DOCUMENT_EXPIRED"}] if warn else []}]}
 
@@ -130,7 +136,7 @@ def _snapshot(url: str, sids: list[str]) -> list[Any]:
     names = {sid: f"s{i}" for i, sid in enumerate(sids)}
     with Session(get_engine(url)) as db:
         sessions = [(names[r.session_id], r.status, r.status_event_at, r.workflow_id, r.vendor_data, r.environment,
-                     r.origin, r.metadata_, r.decision_missing, r.has_warnings)
+                     r.origin, r.metadata_, r.decision_missing, r.has_warnings, r.session_number, r.email_hash)
                     for r in db.exec(select(VerificationSession).where(col(VerificationSession.session_id).in_(sids))
                                      .order_by(col(VerificationSession.session_id)))]
         history = [(names[t.session_id], t.from_status, t.to_status, t.event_at, t.source, t.applied,
@@ -176,3 +182,29 @@ def test_invalid_report_writes_nothing(db_url: str) -> None:
         else:
             raise AssertionError("an unknown status must be refused")
         assert db.get(VerificationSession, sid) is None
+
+
+def test_a_console_sessions_number_arrives_with_its_decision(db_url: str) -> None:
+    # Sessions created in Didit's console or by UniLink reach the portal by webhook only; staff search the queue
+    # by session number, so the first decision that carries it must fill it in (and a later one not change it).
+    sid = str(uuid.uuid4())
+    with Session(get_engine(db_url)) as db, db.begin():
+        apply_reports(db, [Report(session_id=sid, status="In Progress", event_at=1, source="webhook")])
+        assert db.get(VerificationSession, sid).session_number is None  # pyright: ignore[reportOptionalMemberAccess]
+    with Session(get_engine(db_url)) as db, db.begin():
+        apply_reports(db, [Report(session_id=sid, status="In Review", event_at=2, source="webhook",
+                                  decision=_decision("In Review", False, 41)),
+                           Report(session_id=sid, status="Approved", event_at=3, source="webhook",
+                                  decision={**_decision("Approved", False, 0), "session_number": 7})])
+    with Session(get_engine(db_url)) as db:
+        stored = db.get(VerificationSession, sid)
+        assert stored is not None and stored.session_number == 1041
+        # ... and so does its email, as the keyed hash the queue's search looks up (never the address itself).
+        assert stored.email_hash == lookup_hash("v41@example.org")  # _decision(…, 41) carries a verified email
+
+
+def test_decision_email_prefers_the_contact_email_then_a_verified_one() -> None:
+    assert decision_email({"contact_details": {"email": " Ana@Example.ORG "},
+                           "email_verifications": [{"email": "other@example.org"}]}) == "ana@example.org"
+    assert decision_email({"contact_details": {}, "email_verifications": [{"email": "B@x.io"}]}) == "b@x.io"
+    assert decision_email({"contact_details": {"email": "not-an-email"}, "email_verifications": "junk"}) is None

@@ -179,3 +179,49 @@ def test_python_m_audit_verify_exit_codes(tmp_path: Path) -> None:
         conn.execute(text("DELETE FROM audit_log WHERE id = 1"))
     bad = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=120, check=False)
     assert bad.returncode == 1 and "id 2" in bad.stdout
+
+
+def test_an_anchor_kept_elsewhere_detects_a_cut_or_rewritten_tail(db_url: str) -> None:
+    engine = get_engine(db_url)
+    assert audit.latest_anchor(engine) is None
+    ids = _append(db_url, 4)
+    anchor = audit.latest_anchor(engine)
+    assert anchor is not None and anchor.startswith(f"{ids[-1]}:")
+    assert audit.verify_chain(engine, anchor=anchor) == (True, 4, None)
+    _append(db_url, 2)  # the trail grows after the anchor was taken: still fine
+    assert audit.verify_chain(engine, anchor=anchor) == (True, 6, None)
+    with engine.begin() as conn:  # cut the tail back to before the anchor: the chain alone still holds
+        conn.execute(text("DELETE FROM audit_log WHERE id >= :id"), {"id": ids[-1]})
+    assert audit.verify_chain(engine) == (True, 3, None)
+    assert audit.verify_chain(engine, anchor=anchor) == (False, 3, ids[-1])
+    # A tail rewritten with a valid chain (same id, recomputed hash) does not match the anchor either.
+    _append(db_url, 1)
+    rewritten = audit.latest_anchor(engine)
+    assert rewritten is not None and rewritten != anchor
+    forged = f"{rewritten.split(':')[0]}:{anchor.split(':')[1]}"
+    assert audit.verify_chain(engine, anchor=forged)[0] is False
+
+
+@pytest.mark.parametrize("bad", ["", "12", "x:" + "a" * 64, "3:" + "A" * 64, "3:abc"])
+def test_malformed_anchors_are_refused(db_url: str, bad: str) -> None:
+    with pytest.raises(ValueError, match="anchor"):
+        audit.verify_chain(get_engine(db_url), anchor=bad)
+
+
+def test_cli_audit_anchor_and_verify_with_it(db_url: str, monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    def run(*args: str) -> tuple[int, str, str]:
+        return _cli(db_url, *args, monkeypatch=monkeypatch, capsys=capsys)
+
+    assert run("audit", "anchor") == (0, "the audit trail is empty\n", "")
+    ids = _append(db_url, 3)
+    code, out, _ = run("audit", "anchor")
+    anchor = out.strip()
+    assert code == 0 and anchor.startswith(f"{ids[-1]}:") and len(anchor.split(":")[1]) == 64
+    assert run("audit", "verify", "--anchor", anchor)[0] == 0
+    with get_engine(db_url).begin() as conn:
+        conn.execute(text("DELETE FROM audit_log WHERE id = :id"), {"id": ids[-1]})
+    code, out, _ = run("audit", "verify", "--anchor", anchor)
+    assert code == 1 and f"id {ids[-1]}" in out
+    code, _, err = run("audit", "verify", "--anchor", "nonsense")
+    assert code == 1 and "anchor" in err

@@ -5,12 +5,12 @@ Runs on SQLite and on the machine's PostgreSQL (the ``db_url`` fixture).
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 
 import httpx
-import pyotp
 import pytest
 from pyotp.totp import TOTP
 from sqlmodel import select
@@ -22,7 +22,7 @@ from didit_portal.db import get_engine, session_scope
 from didit_portal.models import AuditLog, StaffSession, StaffUser, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import audit, auth
-from tests.auth_helpers import PASSWORD, create_user, fast_hashing
+from tests.auth_helpers import PASSWORD, create_user, enrol_totp, fast_hashing
 
 ORIGIN = "http://portal.test"
 FORM = {"Origin": ORIGIN}
@@ -197,30 +197,29 @@ async def test_same_origin_by_host_and_referer_are_accepted(db_url: str, client:
 
 async def test_totp_second_step(db_url: str, client: httpx.AsyncClient) -> None:
     principal = create_user(db_url, "rev@example.org", "reviewer")
-    secret = pyotp.random_base32()
-    with session_scope(get_engine(db_url)) as db:
-        user = db.get(StaffUser, principal.user_id)
-        assert user is not None
-        user.totp_secret, user.totp_enabled = secret, True
-        db.add(user)
+    secret = enrol_totp(db_url, principal)
     pending = await _login(client)
     assert pending.headers["location"] == f"{ORIGIN}/login?step=totp"
     pending_token = _token(pending)
     assert (await client.get("/api/auth/me")).status_code == 401  # not signed in until the code
     bad = await client.post("/api/auth/totp", data={"code": "000000"}, headers=FORM)
     assert bad.headers["location"] == f"{ORIGIN}/login?step=totp&error=1"
-    good = await client.post("/api/auth/totp", data={"code": TOTP(secret).now()}, headers=FORM)
+    good_code = TOTP(secret).now()
+    good = await client.post("/api/auth/totp", data={"code": good_code}, headers=FORM)
     assert good.status_code == 303 and good.headers["location"] == f"{ORIGIN}/admin"
     assert _token(good) != pending_token
     assert (await client.get("/api/auth/me")).json()["email"] == "rev@example.org"
-    # The code can also come with the password in one JSON request.
+    # The code can also come with the password in one JSON request — a new code: each one is good once.
     async with httpx.AsyncClient(transport=client._transport, base_url=ORIGIN) as other:
+        replayed = await other.post("/api/auth/login", headers=FORM, json={
+            "email": "rev@example.org", "password": PASSWORD, "totp": good_code})
+        assert replayed.json()["ok"] is False
         one_shot = await other.post("/api/auth/login", headers=FORM, json={
-            "email": "rev@example.org", "password": PASSWORD, "totp": TOTP(secret).now()})
+            "email": "rev@example.org", "password": PASSWORD, "totp": TOTP(secret).at(time.time() + 30)})
         assert one_shot.json()["ok"] is True
     with session_scope(get_engine(db_url)) as db:
         actions = [r.action for r in db.exec(select(AuditLog))]
-    assert actions.count("auth.totp_failed") == 1 and actions.count("auth.totp_ok") == 1
+    assert actions.count("auth.totp_failed") == 2 and actions.count("auth.totp_ok") == 1
 
 
 async def test_required_totp_enrolment(db_url: str, client: httpx.AsyncClient) -> None:

@@ -17,8 +17,15 @@ from starlette.applications import Starlette
 from didit_portal.api.webhooks import webhook_routes
 from didit_portal.db import get_engine
 from didit_portal.models import Decision, InboxEvent, StatusTransition, VerificationSession
-from didit_portal.services import inbox_apply
-from didit_portal.services.inbox import MAX_ATTEMPTS, GroupCommitter, InboxProcessor, process_pass, process_pending
+from didit_portal.services import inbox, inbox_apply
+from didit_portal.services.inbox import (
+    MAX_ATTEMPTS,
+    GroupCommitter,
+    InboxProcessor,
+    PendingEvent,
+    process_pass,
+    process_pending,
+)
 from tests.api.test_webhooks import URL, envelope, signed
 
 SECRET = "whsec_test_0123"
@@ -122,9 +129,11 @@ async def test_batch_failure_falls_back_to_one_event_per_transaction(db_url: str
         assert len(db.exec(select(Decision)).all()) == 3  # the rolled-back batch left nothing behind
 
 
-async def test_processor_catches_up_after_a_burst(db_url: str) -> None:
+@pytest.mark.parametrize("burst_rate", [200.0, 1.0], ids=["immediate", "throttled"])
+async def test_processor_catches_up_after_a_burst(db_url: str, burst_rate: float) -> None:
     engine = get_engine(db_url)
-    processor = InboxProcessor(engine, sweep_seconds=0.2)
+    # burst_rate=1/s puts every pass on the throttled path (small batches, pauses between them).
+    processor = InboxProcessor(engine, sweep_seconds=0.2, burst_rate=burst_rate, batch=7)
     committer = GroupCommitter(engine, on_committed=processor.wake)
     task = asyncio.create_task(processor.run())
     sids = [str(uuid.uuid4()) for _ in range(60)]
@@ -141,3 +150,19 @@ async def test_processor_catches_up_after_a_burst(db_url: str) -> None:
     with Session(engine) as db:
         rows = db.exec(select(VerificationSession)).all()
         assert len(rows) == 60 and all(r.status == "In Review" and r.has_warnings for r in rows)
+
+
+def test_burst_detection_follows_the_arrival_rate(monkeypatch: pytest.MonkeyPatch) -> None:
+    now = [1000.0]
+    monkeypatch.setattr(inbox.time, "monotonic", lambda: now[0])
+    processor = InboxProcessor(get_engine("sqlite://"), burst_rate=200.0)
+
+    def committed(n: int) -> list[PendingEvent]:
+        return [PendingEvent(i, "status.updated", None, "Approved", 0, None) for i in range(n)]
+
+    processor.wake(committed(3))
+    assert not processor.in_burst()  # a few deliveries: processed at once, for the live pages
+    processor.wake(committed(60))
+    assert processor.in_burst()  # 63 in a quarter second = 252/s > 200/s
+    now[0] += InboxProcessor.RATE_WINDOW + 0.01
+    assert not processor.in_burst()  # the window moved on: back to immediate processing

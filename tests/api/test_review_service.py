@@ -17,7 +17,8 @@ from didit_portal.db import get_engine, session_scope
 from didit_portal.didit.client import client_from_settings
 from didit_portal.didit.schemas import CreateSessionRequest
 from didit_portal.models import AuditLog, Decision, ReviewAction, StaffUser, VerificationSession
-from didit_portal.services import audit, queue, review
+from didit_portal.security import decrypt_text
+from didit_portal.services import audit, casework, queue, review
 from didit_portal.services.auth import Principal, Unauthorized
 from tests.api.portal_server import running_portal, wait_for
 
@@ -121,7 +122,8 @@ def test_rejecting_a_request_and_the_validation_rules(db_url: str) -> None:
         assert stored is not None and stored.state == "rejected"
         # The reason is encrypted at rest.
         raw = db.execute(text("SELECT reason FROM review_action WHERE id = :i"), {"i": action.id}).scalar_one()
-        assert bytes(raw) != b"r" and len(bytes(raw)) > 40
+        assert decrypt_text(bytes(raw)) == "r"  # sealed: version, nonce, ciphertext and tag, not the text
+        assert bytes(raw)[:1] == b"\x01" and len(bytes(raw)) == 1 + 12 + 1 + 16
 
 
 def test_notes_are_encrypted_and_hidden_from_viewers(db_url: str) -> None:
@@ -129,14 +131,14 @@ def test_notes_are_encrypted_and_hidden_from_viewers(db_url: str) -> None:
     sid = _session(db_url, "In Review")
     engine = get_engine(db_url)
     with session_scope(engine) as db:
-        review.add_note(db, actor=staff["ana"], session_id=sid, body="Called Zoë Núñez, she confirmed the address")
+        casework.add_note(db, actor=staff["ana"], session_id=sid, body="Called Zoë Núñez, she confirmed the address")
         with pytest.raises(Unauthorized):
-            review.add_note(db, actor=staff["vic"], session_id=sid, body="viewer note")
+            casework.add_note(db, actor=staff["vic"], session_id=sid, body="viewer note")
     with Session(engine) as db:
         raw = bytes(db.execute(text("SELECT body FROM session_note")).scalar_one())
         assert "Núñez".encode() not in raw and b"address" not in raw
-        full = review.list_notes(db, actor=staff["ben"], session_id=sid)
-        hidden = review.list_notes(db, actor=staff["vic"], session_id=sid)
+        full = casework.list_notes(db, actor=staff["ben"], session_id=sid)
+        hidden = casework.list_notes(db, actor=staff["vic"], session_id=sid)
     assert full[0]["body"].startswith("Called Zoë") and full[0]["author"] == "ana@example.com"
     assert "Zoë" not in hidden[0]["body"] and hidden[0]["author"] == "ana@example.com"
     assert "note.add" in _actions(db_url)
@@ -147,15 +149,15 @@ def test_assignment_only_to_active_reviewers(db_url: str) -> None:
     sid = _session(db_url, "In Review")
     engine = get_engine(db_url)
     with session_scope(engine) as db:
-        review.assign(db, actor=staff["ana"], session_id=sid, assignee_id=staff["ben"].user_id)
+        casework.assign(db, actor=staff["ana"], session_id=sid, assignee_id=staff["ben"].user_id)
         with pytest.raises(review.ReviewError):
-            review.assign(db, actor=staff["ana"], session_id=sid, assignee_id=staff["vic"].user_id)
+            casework.assign(db, actor=staff["ana"], session_id=sid, assignee_id=staff["vic"].user_id)
         with pytest.raises(Unauthorized):
-            review.assign(db, actor=staff["vic"], session_id=sid, assignee_id=staff["vic"].user_id)
+            casework.assign(db, actor=staff["vic"], session_id=sid, assignee_id=staff["vic"].user_id)
     with Session(engine) as db:
         row = db.get(VerificationSession, sid)
         assert row is not None and row.assigned_to == staff["ben"].user_id
-        assert [s["email"] for s in review.assignable_staff(db)] == ["ada@example.com", "ana@example.com",
+        assert [s["email"] for s in casework.assignable_staff(db)] == ["ada@example.com", "ana@example.com",
                                                                     "ben@example.com"]
         mine = queue.fetch_page(db, filters=queue.QueueFilter(assigned_to=staff["ben"].user_id))
         assert [r.session_id for r in mine.rows] == [sid]
@@ -169,8 +171,8 @@ def test_csv_export_is_audited_masked_for_viewers_and_safe_for_spreadsheets(db_u
     engine = get_engine(db_url)
     filters = queue.QueueFilter(statuses=("Approved", "Declined"))
     with session_scope(engine) as db:
-        full, n_full = review.export_csv(db, actor=staff["ana"], filters=filters)
-        masked, n_masked = review.export_csv(db, actor=staff["vic"], filters=filters)
+        full, n_full = casework.export_csv(db, actor=staff["ana"], filters=filters)
+        masked, n_masked = casework.export_csv(db, actor=staff["vic"], filters=filters)
     assert n_full == n_masked == 2
     full_rows = list(csv.DictReader(io.StringIO(full)))
     masked_rows = list(csv.DictReader(io.StringIO(masked)))

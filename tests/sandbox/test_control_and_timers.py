@@ -199,7 +199,8 @@ async def test_engine_is_safe_from_threads(api: httpx.AsyncClient) -> None:
 
 
 async def test_timers_apply_lazily_on_read(make_config: Any) -> None:
-    app = create_app(make_config(session_expiry=0.2, abandon_after=0.2, kyc_expiry=0.2))
+    # Half-second timers: the set-up below (create, start, approve) must finish inside them even on a slow machine.
+    app = create_app(make_config(session_expiry=0.5, abandon_after=0.5, kyc_expiry=0.5))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
                                  headers={"x-api-key": KEY}) as c:
         expiring = await create_session(c, vendor_data="late")
@@ -207,7 +208,7 @@ async def test_timers_apply_lazily_on_read(make_config: Any) -> None:
         app.state.engine.start(abandoning["session_id"], "d")
         approved = await create_session(c)
         await outcome(c, approved["session_id"], "approve")
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.6)
         assert (await c.get(f"/v3/session/{expiring['session_id']}/")).json()["status"] == "Expired"
         assert (await c.get(f"/v3/session/{abandoning['session_id']}/decision/")).json()["status"] == "Abandoned"
         assert (await c.get(f"/v3/session/{approved['session_id']}/")).json()["status"] == "Kyc Expired"
@@ -235,13 +236,14 @@ async def test_timers_apply_in_the_background_sweep(make_config: Any) -> None:
 
 
 async def test_resubmitted_window_restarts_then_abandons(make_config: Any) -> None:
-    app = create_app(make_config(session_expiry=0.3))
+    # A one-second window: the read right after the resubmission must land inside it even on a slow CI machine.
+    app = create_app(make_config(session_expiry=1.0))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
                                  headers={"x-api-key": KEY}) as c:
         body = await create_session(c)
         await outcome(c, body["session_id"], "decline")
-        await asyncio.sleep(0.35)  # longer than the first window: a resubmission restarts it
+        await asyncio.sleep(1.05)  # longer than the first window: a resubmission restarts it
         await c.patch(f"/v3/session/{body['session_id']}/update-status/", json={"new_status": "Resubmitted"})
         assert (await c.get(f"/v3/session/{body['session_id']}/")).json()["status"] == "Resubmitted"
-        await asyncio.sleep(0.35)
+        await asyncio.sleep(1.05)
         assert (await c.get(f"/v3/session/{body['session_id']}/")).json()["status"] == "Abandoned"

@@ -1,4 +1,4 @@
-"""HTTP-level tests of the sandbox's hosted pages (``didit_portal/sandbox/hosted.py``, contract §10.5 and §10.6).
+"""HTTP-level tests of the sandbox's hosted pages (``didit_portal/sandbox/hosted.py`` and ``hosted_render.py``, contract §10.5 and §10.6).
 
 Most tests drive the routes over a small in-memory :class:`FakeEngine` that implements the ``HostedEngine``
 protocol, so the page layer is tested on its own; the last group runs the main paths through the real
@@ -22,7 +22,8 @@ from starlette.routing import Mount
 
 from didit_portal.sandbox.app import create_app
 from didit_portal.sandbox.config import SandboxConfig
-from didit_portal.sandbox.hosted import DEVICE_COOKIE, build_callback_url, hosted_routes
+from didit_portal.sandbox.hosted import DEVICE_COOKIE, hosted_routes
+from didit_portal.sandbox.hosted_render import build_callback_url
 from didit_portal.sandbox.types import AuthDataView, EngineError, HostedEngine, HostedSession, OutcomeResult
 
 KYC_STEPS = ["document_selection", "document_front", "document_back", "face"]
@@ -229,6 +230,16 @@ async def test_device_cookie_is_httponly_lax_and_first_opener_is_initiator(app: 
     await second.get(f"/session/{session.session_token}")
     assert second.cookies[DEVICE_COOKIE] != device
     assert engine.sessions[session.session_id].initiator_device == device
+
+
+async def test_device_cookie_over_https_is_sent_in_cross_site_embeds(engine: FakeEngine) -> None:
+    session = engine.add()
+    https_app = Starlette(routes=hosted_routes(_conforms(engine), SandboxConfig(api_key="k", public_url="https://sandbox.example")))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=https_app), base_url="https://sandbox.example") as c:
+        cookie = (await c.get(f"/session/{session.session_token}")).headers["set-cookie"]
+    attributes = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")}
+    assert attributes["samesite"].lower() == "samesite=none"
+    assert {"secure", "httponly", "partitioned"} <= set(attributes)
 
 
 async def test_language_route_and_unknown_language(app: Starlette, engine: FakeEngine) -> None:

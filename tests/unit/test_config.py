@@ -24,7 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 NAMES = (
     "DIDIT_API_KEY", "DIDIT_WEBHOOK_SECRET", "DIDIT_WORKFLOW_ID", "DIDIT_BASE_URL", "DIDIT_AUTH_BASE_URL",
     "DIDIT_MODE", "DIDIT_CLIENT_ID", "DIDIT_CLIENT_SECRET", "DATABASE_URL", "REDIS_URL", "PORTAL_SECRET_KEY",
-    "PUBLIC_BASE_URL", "PORT", "PORTAL_INTERNAL_URL",
+    "PUBLIC_BASE_URL", "PORT", "PORTAL_INTERNAL_URL", "GRANIAN_WORKERS",
 )
 
 
@@ -194,3 +194,11 @@ def test_rxconfig_without_redis_keeps_state_in_process(tmp_path: Path) -> None:
     _name, db_url, redis_url, *_ = result.stdout.split()
     assert db_url == "postgresql+psycopg://portal@db/portal"
     assert redis_url == "None"
+
+
+def test_several_workers_without_redis_are_refused(env: pytest.MonkeyPatch) -> None:
+    env.setenv("GRANIAN_WORKERS", "3")
+    with pytest.raises(ConfigError, match="GRANIAN_WORKERS=3 needs REDIS_URL"):
+        Settings().check_startable()
+    env.setenv("REDIS_URL", "redis://cache:6379/0")
+    Settings().check_startable()  # with Redis, several workers share state: accepted

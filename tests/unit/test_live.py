@@ -139,3 +139,90 @@ async def test_running_subscribes_and_drops_tabs_on_disconnect(fresh_registry: l
     assert pushed == ["tab-1:In Progress"]  # unsubscribed with the app
     with pytest.raises(RuntimeError):
         live.app()
+
+
+async def test_a_slow_listener_does_not_delay_the_others_nor_does_a_failing_one_stop_them() -> None:
+    release = asyncio.Event()
+    order: list[str] = []
+
+    async def slow(change: SessionChanged) -> None:  # like the staff pages' listener confirming in the database
+        await release.wait()
+        order.append("slow")
+
+    def failing(change: SessionChanged) -> None:
+        raise RuntimeError("listener bug")
+
+    async def page(change: SessionChanged) -> None:
+        order.append(f"page:{change.status}")
+        release.set()  # only now may the slow one finish: sequential delivery would deadlock here
+
+    unsubscribe = [notify.subscribe(slow), notify.subscribe(failing), notify.subscribe(page)]
+    try:
+        await asyncio.wait_for(notify.deliver_local(SessionChanged("s-1", "Approved")), timeout=5)
+    finally:
+        for stop in unsubscribe:
+            stop()
+    assert order == ["page:Approved", "slow"]
+
+
+async def test_dispatch_lets_each_chunks_frames_go_out_before_the_next_chunk(fresh_registry: live.LiveRegistry) -> None:
+    events: list[str] = []
+    loop = asyncio.get_running_loop()
+
+    async def pusher(token: str, change: SessionChanged) -> bool:
+        events.append(f"push:{token}")
+        loop.call_soon(events.append, f"sent:{token}")  # like the socket writer, which runs on the next iteration
+        return True
+
+    live.set_pusher("verify", pusher)
+    tokens = [f"tab-{n:02d}" for n in range(live.PUSH_CHUNK * 2 + 3)]
+    for token in tokens:
+        fresh_registry.register(token, "s-1")
+    assert await live.dispatch(SessionChanged("s-1", "Approved")) == len(tokens)
+    pushed = [e for e in events if e.startswith("push:")]
+    assert sorted(pushed) == [f"push:{t}" for t in tokens]
+    # The first chunk's frames were sent before the second chunk was computed.
+    first = pushed[0].removeprefix("push:")
+    assert events.index(f"sent:{first}") < events.index(pushed[live.PUSH_CHUNK])
+
+
+async def test_dispatch_order_changes_so_no_tab_always_waits_for_the_others(fresh_registry: live.LiveRegistry) -> None:
+    firsts: list[str] = []
+    lasts: list[str] = []
+    order: list[str] = []
+
+    async def pusher(token: str, change: SessionChanged) -> bool:
+        order.append(token)
+        return True
+
+    live.set_pusher("verify", pusher)
+    for n in range(live.PUSH_CHUNK * 3):
+        fresh_registry.register(f"tab-{n}", "s-1")
+    for _ in range(20):
+        order.clear()
+        await live.dispatch(SessionChanged("s-1", "In Progress"))
+        firsts.append(order[0])
+        lasts.append(order[-1])
+    # 24 tabs, 20 changes: a fixed order would give one first and one last tab (chance of this failing ~1e-25).
+    assert len(set(firsts)) > 1 and len(set(lasts)) > 1
+
+
+async def test_socket_connected_reads_reflexs_own_token_manager() -> None:
+    from reflex.utils.token_manager import LocalTokenManager
+
+    manager = LocalTokenManager()
+    await manager.link_token_to_sid("tab-1", "sid-1")
+
+    class Namespace:
+        _token_manager = manager
+
+        @property
+        def token_to_sid(self) -> dict[str, str]:  # the slow public mapping must not be needed
+            raise AssertionError("token_to_sid rebuilds a mapping of every tab on each access")
+
+    class App:
+        event_namespace = Namespace()
+
+    assert live.socket_connected(App(), "tab-1")
+    assert not live.socket_connected(App(), "tab-2")
+    assert not live.socket_connected(None, "tab-1")

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.browser.portal.test_verify_pages import DESKTOP, MOBILE, assert_not_reloaded, decode_qr, open_page, shoot
+from tests.browser.portal.test_verify_pages import (
+    DESKTOP,
+    MOBILE,
+    assert_not_reloaded,
+    decode_qr,
+    open_page,
+    read_qrs,
+    shoot,
+)
 
 if TYPE_CHECKING:
     from tests.browser.portal.conftest import LinkFactory, Portal
@@ -25,8 +33,9 @@ def wait_for_new_qr(page: Page, test_id: str, old: str) -> str:
     """Decode the QR code until it shows something other than ``old`` (polling, within LIVE_TIMEOUT)."""
     for _ in range(LIVE_TIMEOUT // 250):
         page.wait_for_timeout(250)
-        if page.get_by_test_id(test_id).count() and (text := decode_qr(page, test_id)) != old:
-            return text
+        # Mid-refresh the element can be empty for a moment (old code gone, new one not drawn yet): poll on.
+        if page.get_by_test_id(test_id).count() and len(texts := read_qrs(page, test_id)) == 1 and texts[0] != old:
+            return texts[0]
     pytest.fail(f"{test_id} still shows {old} after {LIVE_TIMEOUT} ms")
 
 

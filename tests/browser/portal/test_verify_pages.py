@@ -49,12 +49,23 @@ def embed(page: Page) -> FrameLocator:
     return page.frame_locator('[data-testid="verify-iframe"] iframe')
 
 
-def decode_qr(page: Page, test_id: str) -> str:
-    """Decode the QR code shown in the element (a screenshot of it, read by zxing-cpp)."""
+def read_qrs(page: Page, test_id: str) -> list[str]:
+    """Every QR code readable in the element (a screenshot of it, read by zxing-cpp)."""
     png = page.get_by_test_id(test_id).screenshot()
-    results = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
-    assert len(results) == 1, f"expected one QR code in {test_id}, found {len(results)}"
-    return results[0].text
+    return [result.text for result in zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))]
+
+
+def decode_qr(page: Page, test_id: str) -> str:
+    """Decode the one QR code shown in the element."""
+    texts = read_qrs(page, test_id)
+    assert len(texts) == 1, f"expected one QR code in {test_id}, found {len(texts)}"
+    return texts[0]
+
+
+def start_in_embed(page: Page) -> None:
+    """Start Didit's flow inside the embed and wait until the page shows it live."""
+    embed(page).get_by_test_id("sandbox-start").click()
+    expect(page.get_by_test_id("verify-status")).to_have_text("In Progress", timeout=LIVE_TIMEOUT)
 
 
 def shoot(page: Page, shots_dir: Path, name: str) -> None:
@@ -83,8 +94,7 @@ def test_approve_in_embed_flips_status_live_and_done_page_shows_server_status(
     assert "camera" in (iframe.get_attribute("allow") or "")
     shoot(page, shots_dir, "verify-not-started-desktop")
 
-    embed(page).get_by_test_id("sandbox-start").click()
-    expect(status).to_have_text("In Progress", timeout=LIVE_TIMEOUT)
+    start_in_embed(page)
     # Started inside this page: the next step is about the embedded flow, not the phone.
     expect(page.get_by_test_id("verify-next-step")).to_have_text("Finish the steps in the verification window.")
     shoot(page, shots_dir, "verify-in-progress-desktop")
@@ -121,8 +131,7 @@ def test_decline_and_review_in_embed(
     page = open_page(page_factory, portal.origin + link["path"])
     status = page.get_by_test_id("verify-status")
     expect(status).to_have_text("Not Started")
-    embed(page).get_by_test_id("sandbox-start").click()
-    expect(status).to_have_text("In Progress", timeout=LIVE_TIMEOUT)
+    start_in_embed(page)
     embed(page).get_by_test_id(button).click()
     expect(status).to_have_text(expected, timeout=LIVE_TIMEOUT)
     expect(page.get_by_test_id("verify-message")).to_have_text(message)
@@ -132,6 +141,26 @@ def test_decline_and_review_in_embed(
     phone = open_page(page_factory, portal.origin + link["path"], viewport=MOBILE)
     expect(phone.get_by_test_id("verify-status")).to_have_text(expected)
     shoot(phone, shots_dir, f"verify-{slug}-mobile")
+
+
+def test_resizing_across_the_breakpoint_keeps_the_flow_in_progress(
+    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page],
+) -> None:
+    link = new_link(links)
+    page = open_page(page_factory, portal.origin + link["path"])
+    status = page.get_by_test_id("verify-status")
+    start_in_embed(page)
+    frame_id = page.locator('[data-testid="verify-iframe"] > div').first.get_attribute("id")
+    page.set_viewport_size(MOBILE)  # phone-sized: the embed is hidden, the big button shown
+    expect(page.get_by_test_id("verify-iframe")).to_be_hidden()
+    expect(page.get_by_test_id("verify-start-phone")).to_be_visible()
+    page.set_viewport_size(DESKTOP)
+    expect(page.get_by_test_id("verify-iframe")).to_be_visible()
+    # The same flow, where the user left it (before, the SDK was torn down and Didit's page restarted).
+    assert page.locator('[data-testid="verify-iframe"] > div').first.get_attribute("id") == frame_id
+    embed(page).get_by_test_id("sandbox-outcome-approve").click()
+    expect(status).to_have_text("Approved", timeout=LIVE_TIMEOUT)
+    assert_not_reloaded(page)
 
 
 def test_expired_session_restarts_with_a_fresh_session_and_qr(
@@ -169,8 +198,7 @@ def test_resubmitted_reopens_the_same_link(
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"])
     status = page.get_by_test_id("verify-status")
-    embed(page).get_by_test_id("sandbox-start").click()
-    expect(status).to_have_text("In Progress", timeout=LIVE_TIMEOUT)
+    start_in_embed(page)
     embed(page).get_by_test_id("sandbox-outcome-decline").click()
     expect(status).to_have_text("Declined", timeout=LIVE_TIMEOUT)
 
@@ -184,8 +212,7 @@ def test_resubmitted_reopens_the_same_link(
     expect(phone.get_by_test_id("verify-status")).to_have_text("Resubmitted")
     shoot(phone, shots_dir, "verify-resubmitted-mobile")
 
-    embed(page).get_by_test_id("sandbox-start").click()
-    expect(status).to_have_text("In Progress", timeout=LIVE_TIMEOUT)
+    start_in_embed(page)
     embed(page).get_by_test_id("sandbox-outcome-approve").click()
     expect(status).to_have_text("Approved", timeout=LIVE_TIMEOUT)
     assert_not_reloaded(page)
