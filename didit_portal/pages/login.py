@@ -40,6 +40,14 @@ def _next_field() -> rx.Component:
     return rx.el.input(type="hidden", name="next", value=LoginState.next_path)
 
 
+def _submit(label: str, testid: str) -> rx.Component:
+    # Disabled until the page's on_load has run (Reflex flips ``is_hydrated`` after it): before that the hidden
+    # ``next`` field still holds its default, and a quick submit would send the user to the queue instead of the
+    # page that asked them to sign in.
+    return rx.button(label, type="submit", size="3", width="100%",
+                     disabled=rx.cond(LoginState.is_hydrated, False, True), custom_attrs={"data-testid": testid})
+
+
 def _password_form() -> rx.Component:
     return native_form(
         rx.vstack(
@@ -49,8 +57,7 @@ def _password_form() -> rx.Component:
                                         auto_complete="current-password", size="3", width="100%",
                                         custom_attrs={"data-testid": "login-password"})),
             _next_field(),
-            rx.button("Sign in", type="submit", size="3", width="100%",
-                      custom_attrs={"data-testid": "login-submit"}),
+            _submit("Sign in", "login-submit"),
             spacing="4",
             width="100%",
         ),
@@ -71,7 +78,7 @@ def _totp_form() -> rx.Component:
             rx.text("Your account uses a second factor.", size="3"),
             _code_input(),
             _next_field(),
-            rx.button("Verify", type="submit", size="3", width="100%", custom_attrs={"data-testid": "totp-submit"}),
+            _submit("Verify", "totp-submit"),
             spacing="4",
             width="100%",
         ),
@@ -89,8 +96,7 @@ def _enrol_form() -> rx.Component:
                      width="15rem", custom_attrs={"data-testid": "totp-qr"}),
             _code_input(),
             _next_field(),
-            rx.button("Turn on two-factor sign-in", type="submit", size="3", width="100%",
-                      custom_attrs={"data-testid": "enrol-submit"}),
+            _submit("Turn on two-factor sign-in", "enrol-submit"),
             spacing="4",
             width="100%",
         ),
