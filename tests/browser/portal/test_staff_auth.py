@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Page, WebSocketRoute, expect
 
 from didit_portal.services.auth import COOKIE_NAME, GENERIC_ERROR
 from tests.browser.portal.conftest import STAFF_PASSWORD
@@ -71,6 +71,27 @@ def test_sign_in_and_out_with_an_httponly_cookie(portal: Portal, staff_accounts:
     assert response.status == 401
     replay.goto(portal.origin + "/admin/audit")
     expect(replay).to_have_url(re.compile(r"/login/?\?next=/admin/audit$"))
+
+
+def test_sign_in_waits_for_the_page_to_read_next(portal: Portal, staff_accounts: dict[str, str],
+                                               page_factory: Callable[..., Page]) -> None:
+    """Until the page's on_load has put ``?next=`` into the form, the form cannot be sent (it would go to /admin)."""
+    page = page_factory()
+    held: list[WebSocketRoute] = []
+    # Hold Reflex's websocket back: the page renders, but its state (and so ``next``) is not loaded yet.
+    page.route_web_socket(re.compile(r"/_event"), lambda ws: held.append(ws))
+    page.goto(portal.origin + "/login?next=/admin/audit")
+    page.get_by_test_id("login-email").fill(staff_accounts["admin"])
+    page.get_by_test_id("login-password").fill(STAFF_PASSWORD)
+    submit = page.get_by_test_id("login-submit")
+    expect(submit).to_be_disabled()
+    page.wait_for_timeout(500)  # still disabled a moment later: nothing but the on_load enables it
+    expect(submit).to_be_disabled()
+    assert held, "the page never opened its websocket"
+    held[-1].connect_to_server()
+    expect(submit).to_be_enabled()
+    submit.click()
+    expect(page).to_have_url(re.compile(r"/admin/audit/?$"))
 
 
 def test_admin_reads_filters_and_exports_the_audit_trail(portal: Portal, staff_accounts: dict[str, str],
