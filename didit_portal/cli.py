@@ -20,7 +20,7 @@ from datetime import timedelta
 from didit_portal import cli_staff, cli_tokens
 from didit_portal.config import startup_check
 from didit_portal.db import get_engine
-from didit_portal.didit.client import client_from_settings
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.security import configure_keys
 from didit_portal.services.reconcile import reconcile
 

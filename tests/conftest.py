@@ -97,10 +97,10 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 @pytest.fixture(autouse=True)
 def _fresh_didit_guards() -> Iterator[None]:
     """Each test starts with a fresh process-wide Didit rate budget and circuit breaker (no leaks across tests)."""
-    from didit_portal.didit import client as client_module
+    from didit_portal.didit import factory
 
-    client_module._guards.clear()  # pyright: ignore[reportPrivateUsage]
-    client_module._shared = None  # pyright: ignore[reportPrivateUsage] -- its guards are the ones just cleared
+    factory._guards.clear()  # pyright: ignore[reportPrivateUsage]
+    factory._shared = None  # pyright: ignore[reportPrivateUsage] -- its guards are the ones just cleared
     yield
-    client_module._guards.clear()  # pyright: ignore[reportPrivateUsage]
-    client_module._shared = None  # pyright: ignore[reportPrivateUsage]
+    factory._guards.clear()  # pyright: ignore[reportPrivateUsage]
+    factory._shared = None  # pyright: ignore[reportPrivateUsage]

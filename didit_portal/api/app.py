@@ -20,7 +20,7 @@ from didit_portal.api.business import business_app
 from didit_portal.api.webhooks import webhook_routes
 from didit_portal.config import SANDBOX_PREFIX, Settings, get_settings
 from didit_portal.db import get_engine
-from didit_portal.didit.client import client_from_settings
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.security import configure_keys
 from didit_portal.services import gctune, inbox, notify, reconcile
 from didit_portal.services.inbox import GroupCommitter, InboxProcessor

@@ -34,7 +34,8 @@ from didit_portal.api.business_schemas import (
 )
 from didit_portal.config import Settings
 from didit_portal.didit import errors as didit_errors
-from didit_portal.didit.client import DiditClient, client_from_settings
+from didit_portal.didit.client import DiditClient
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import ApiToken, DataTransferSession, ShareLink, VerificationLink
 from didit_portal.services import links, shares, tokens
 from didit_portal.services.linktoken import aware

@@ -49,7 +49,7 @@ from reflex_base.event import EventSpec
 
 from didit_portal import routes
 from didit_portal.db import session_scope
-from didit_portal.didit.client import shared_client
+from didit_portal.didit.factory import shared_client
 from didit_portal.didit.ratelimit import BreakerState
 from didit_portal.services.auth import COOKIE_NAME, ROLES, Principal, Unauthorized, principal_from_token
 
@@ -104,7 +104,7 @@ def requires(role: str) -> Callable[[_F], _F]:
 def didit_unreachable() -> bool:
     """Whether this worker has stopped calling Didit because it kept failing (circuit breaker open).
 
-    The breaker is shared by every client of the process (``didit.client.process_guards``), so what the pages,
+    The breaker is shared by every client of the process (``didit.factory.process_guards``), so what the pages,
     the business API or the reconciler ran into shows here.
 
     Returns:

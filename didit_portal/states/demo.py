@@ -14,8 +14,8 @@ import reflex as rx
 
 from didit_portal.config import get_settings
 from didit_portal.db import get_engine
-from didit_portal.didit.client import client_from_settings
 from didit_portal.didit.errors import DiditError
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.services.links import create_verification, verify_url
 
 log = logging.getLogger(__name__)

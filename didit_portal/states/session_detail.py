@@ -19,7 +19,7 @@ from sqlmodel import Session, col, select
 
 from didit_portal.db import get_engine, session_scope, write_lock
 from didit_portal.didit import errors
-from didit_portal.didit.client import shared_client
+from didit_portal.didit.factory import shared_client
 from didit_portal.models import InboxEvent, ReviewAction, StaffUser, StatusTransition, VerificationSession
 from didit_portal.services import casework, checks, masking, queue, review
 from didit_portal.services.auth import Principal

@@ -22,7 +22,7 @@ from sqlmodel import Session
 from didit_portal import i18n
 from didit_portal.components.qr import qr_svg
 from didit_portal.db import get_engine
-from didit_portal.didit.client import shared_client
+from didit_portal.didit.factory import shared_client
 from didit_portal.models import ShareLink
 from didit_portal.services import links, live
 from didit_portal.services.linktoken import is_expired

@@ -287,7 +287,7 @@ def test_forged_or_missing_cookie_is_anonymous(cookies: dict[str, str]) -> None:
 
 
 def test_staff_see_when_didit_is_unreachable(cookies: dict[str, str]) -> None:
-    from didit_portal.didit.client import shared_client
+    from didit_portal.didit.factory import shared_client
 
     breaker = shared_client().breaker
     reviewer = _state_for(StaffState, cookies["reviewer"], "/admin")

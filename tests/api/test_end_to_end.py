@@ -16,7 +16,7 @@ from sqlmodel import Session, select
 
 from didit_portal.config import Settings
 from didit_portal.db import get_engine
-from didit_portal.didit.client import client_from_settings
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.didit.schemas import CreateSessionRequest, SessionStatus
 from didit_portal.models import Decision, InboxEvent, StatusTransition, VerificationSession
 from didit_portal.services import notify

@@ -19,7 +19,8 @@ from sqlmodel import Session
 
 from didit_portal.config import Settings
 from didit_portal.db import get_engine
-from didit_portal.didit.client import DiditClient, client_from_settings
+from didit_portal.didit.client import DiditClient
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import DataTransferSession, VerificationLink, VerificationSession, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import links, notify

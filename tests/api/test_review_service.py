@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 
 from didit_portal.db import get_engine, session_scope
-from didit_portal.didit.client import client_from_settings
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.didit.schemas import CreateSessionRequest
 from didit_portal.models import AuditLog, Decision, ReviewAction, StaffUser, VerificationSession
 from didit_portal.security import decrypt_text

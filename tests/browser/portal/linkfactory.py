@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from didit_portal.config import get_settings
 from didit_portal.db import get_engine
-from didit_portal.didit.client import client_from_settings
+from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import DataTransferSession, ShareLink, VerificationSession
 from didit_portal.security import configure_keys
 from didit_portal.services import links

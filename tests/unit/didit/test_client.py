@@ -205,29 +205,3 @@ async def test_pdf_must_be_a_pdf() -> None:
         with pytest.raises(errors.DiditError):
             await client.generate_pdf(SID)
         await client.aclose()
-
-
-def test_shared_client_is_one_per_process(monkeypatch: pytest.MonkeyPatch) -> None:
-    from didit_portal.didit import client as client_module
-
-    monkeypatch.setattr(client_module, "_shared", None)
-    first = client_module.shared_client()
-    assert client_module.shared_client() is first
-    assert isinstance(first, client_module.DiditClient)
-
-
-def test_clients_of_one_target_share_the_rate_budget_and_breaker() -> None:
-    from pydantic import SecretStr
-
-    from didit_portal.config import Settings
-    from didit_portal.didit import client as client_module
-
-    settings = Settings(didit_api_key=SecretStr("key-a"), didit_base_url=BASE)
-    first, second = client_module.client_from_settings(settings), client_module.client_from_settings(settings)
-    # The business API, the pages and the reconciler each build a client; Didit counts one key's calls together.
-    assert first.limiter is second.limiter and first.breaker is second.breaker
-    for _ in range(first.breaker.failure_threshold):
-        first.breaker.record_failure()
-    assert not second.breaker.allow()  # a Didit that is down is down for every caller in the process
-    other = client_module.client_from_settings(Settings(didit_api_key=SecretStr("key-b"), didit_base_url=BASE))
-    assert other.limiter is not first.limiter and other.breaker.allow()
