@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     #: several workers without Redis would each keep their own tabs' state, sockets and live-push registry.
     granian_workers: int | None = None
     portal_secret_key: SecretStr | None = None
+    #: Where people reach the portal (links, QR codes, the embedded sandbox's hosted page). Unset, it follows
+    #: ``PORT``: ``make run PORT=4000`` must not hand out links to port 3000.
     public_base_url: str = "http://localhost:3000"
     port: int = 3000
     portal_data_dir: Path = Field(default=DEFAULT_DATA_DIR)
@@ -76,6 +78,8 @@ class Settings(BaseSettings):
             self.didit_mode = "live" if self.didit_api_key else "sandbox"
         self.didit_base_url = _strip_v3(self.didit_base_url)
         self.didit_auth_base_url = self.didit_auth_base_url.rstrip("/")
+        if "public_base_url" not in self.model_fields_set:
+            self.public_base_url = f"http://localhost:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
 

@@ -58,7 +58,15 @@ def test_sandbox_mode_without_key_points_at_the_embedded_sandbox(env: pytest.Mon
     assert settings.didit_mode == "sandbox"
     assert settings.effective_base_url == f"http://127.0.0.1:4123{SANDBOX_PREFIX}"
     assert settings.effective_auth_base_url == f"http://127.0.0.1:4123{SANDBOX_PREFIX}"
+    # Links and QR codes follow the port too (``make run PORT=4123`` without PUBLIC_BASE_URL).
+    assert settings.public_base_url == "http://localhost:4123"
     assert settings.api_key == EMBEDDED_SANDBOX_API_KEY
+
+
+def test_public_base_url_wins_over_the_port(env: pytest.MonkeyPatch) -> None:
+    env.setenv("PORT", "4123")
+    env.setenv("PUBLIC_BASE_URL", "https://portal.example")
+    assert Settings().public_base_url == "https://portal.example"
 
 
 def test_a_key_means_live_mode_and_didit_urls(env: pytest.MonkeyPatch) -> None:
