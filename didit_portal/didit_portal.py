@@ -16,7 +16,7 @@ from didit_portal.api.security_headers import security_headers
 from didit_portal.pages import admin_queue, admin_session, demo, home, login, share, verify
 from didit_portal.pages import audit as audit_page
 from didit_portal.services import live
-from didit_portal.states import admin_live
+from didit_portal.states import admin_live, socket_cookies
 from didit_portal.states.base import StaffState
 from didit_portal.states.queue import QueueState
 from didit_portal.states.session_detail import SessionDetailState
@@ -28,6 +28,8 @@ api = build_api()
 # Transformers apply in order: the API app mounts Reflex's backend, then the security-headers middleware wraps
 # the result (pages, websocket and routes), adding CSP & co. on the end-user pages.
 app = rx.App(api_transformer=[api, security_headers])  # the Radix theme is set in rxconfig.py (RadixThemesPlugin)
+# Staff session cookies stay in this worker's memory, out of the state Reflex stores (.states/ or Redis).
+socket_cookies.install(app)
 # Reflex binds the keyword argument (functools.partial + update_wrapper, so the task keeps a name for its logs).
 app.register_lifespan_task(run_lifespans, api=api)
 # Live pages: this worker hears session changes and pushes them to the tabs that show them.

@@ -108,7 +108,7 @@ def app() -> Any:
 
 
 def is_connected(client_token: str) -> bool:
-    """Whether a tab's websocket is connected to this worker (or, with Redis, known to the app).
+    """Whether a tab's websocket is connected to this worker.
 
     Args:
         client_token: Reflex's per-tab client token.
@@ -120,24 +120,32 @@ def is_connected(client_token: str) -> bool:
 
 
 def socket_connected(rx_app: Any, client_token: str) -> bool:
-    """Whether ``rx_app`` holds a socket for a tab: one dictionary lookup.
+    """Whether ``rx_app`` holds a socket for a tab *on this worker*: one dictionary lookup.
 
     Reflex's public ``token_to_sid`` builds a fresh mapping of every connected tab on each access, which made a
-    push to N tabs cost O(N²); the token manager's own ``token_to_socket`` dict is what it is built from.
+    push to N tabs cost O(N²); the token manager's own ``token_to_socket`` dict is what it is built from. With
+    Redis, that dict also caches records of sockets held by other workers; those are not ours to push to: the
+    worker that holds a socket handled its page's on_load, so its own registry has the tab (and it alone holds
+    the tab's session cookie, see ``states/socket_cookies.py``).
 
     Args:
         rx_app: The ``rx.App`` (or None before start-up).
         client_token: Reflex's per-tab client token.
 
     Returns:
-        True when the app knows a socket for the token.
+        True when this worker holds a socket for the token.
     """
     namespace = getattr(rx_app, "event_namespace", None)
     if namespace is None:
         return False
-    sockets = getattr(getattr(namespace, "_token_manager", None), "token_to_socket", None)
+    manager = getattr(namespace, "_token_manager", None)
+    sockets = getattr(manager, "token_to_socket", None)
     if isinstance(sockets, dict):
-        return client_token in sockets
+        record = sockets.get(client_token)
+        if record is None:
+            return False
+        owner = getattr(record, "instance_id", None)
+        return owner is None or owner == getattr(manager, "instance_id", owner)
     return client_token in namespace.token_to_sid  # another Reflex layout: the slow, public way
 
 

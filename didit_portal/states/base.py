@@ -2,11 +2,12 @@
 
 How the session reaches the websocket: ``POST /api/auth/login`` sets the HttpOnly cookie
 (:data:`~didit_portal.services.auth.COOKIE_NAME`) and redirects, so the browser loads the next page afresh and
-opens a new websocket whose upgrade request carries that cookie. Reflex keeps the connection's request headers on
-the server (``self.router.headers``; its serializer drops ``cookie``, so the value never goes back to the
-browser, and a client cannot override it: the server's copy replaces any router data an event carries). Page
-scripts cannot read the cookie, and nothing the client sends in state is trusted: every check below reads the
-cookie and validates it against ``staff_session`` again.
+opens a new websocket whose upgrade request carries that cookie. The app takes the cookie out of the connection's
+headers before Reflex copies them into router data (which it persists with the state, in ``.states/`` or Redis)
+and keeps it in this worker's memory by socket id (:mod:`didit_portal.states.socket_cookies`); a client cannot
+supply it through an event, since only the socket's own upgrade request counts. Page scripts cannot read the
+cookie, and nothing the client sends in state is trusted: every check below reads the cookie and validates it
+against ``staff_session`` again.
 
 How feature states guard their handlers (any browser can call any public handler, so each one checks)::
 
@@ -52,6 +53,7 @@ from didit_portal.db import session_scope
 from didit_portal.didit.factory import shared_client
 from didit_portal.didit.ratelimit import BreakerState
 from didit_portal.services.auth import COOKIE_NAME, ROLES, Principal, Unauthorized, principal_from_token
+from didit_portal.states import socket_cookies
 
 
 def cookie_value(cookie_header: str, name: str = COOKIE_NAME) -> str | None:
@@ -160,7 +162,10 @@ class StaffState(rx.State):
         return self.staff_role == "admin"
 
     def _session_token(self) -> str | None:
-        return cookie_value(self.router.headers.cookie or "")
+        # The app keeps each socket's cookie out of the stored router data (``socket_cookies``); the headers'
+        # copy is read only where that is not installed (states built directly, in tests).
+        header = socket_cookies.cookie_header(self.router.session.session_id) or self.router.headers.cookie or ""
+        return cookie_value(header)
 
     def _client_ip(self) -> str | None:
         return self.router.session.client_ip or None

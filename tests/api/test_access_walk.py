@@ -41,6 +41,7 @@ import didit_portal.pages
 import didit_portal.states
 from didit_portal.config import get_settings
 from didit_portal.services.auth import COOKIE_NAME, ROLES, Unauthorized
+from didit_portal.states import socket_cookies
 from didit_portal.states.base import PUBLIC, StaffState
 from tests.auth_helpers import create_user, fast_hashing, session_for
 
@@ -131,9 +132,10 @@ def _call(cls: type[StaffState], name: str, state: StaffState) -> Any:
     return result
 
 
-def _state_for(cls: type[StaffState], cookie: str, path: str) -> StaffState:
+def _state_for(cls: type[StaffState], cookie: str, path: str, sid: str = "") -> StaffState:
     root = rx.State(_reflex_internal_init=True)  # pyright: ignore[reportCallIssue] -- how Reflex builds states
     root.router = RouterData.from_router_data({
+        constants.RouteVar.SESSION_ID: sid,
         constants.RouteVar.HEADERS: {"cookie": cookie, "origin": "http://portal.test"},
         constants.RouteVar.CLIENT_IP: "203.0.113.9",
         constants.RouteVar.PATH: path,
@@ -284,6 +286,17 @@ def test_forged_or_missing_cookie_is_anonymous(cookies: dict[str, str]) -> None:
             state._require("viewer")
     state = _state_for(StaffState, cookies["admin"], "/admin")
     assert state._require("admin").email == "admin@example.org"
+
+
+def test_the_cookie_comes_from_the_worker_not_the_stored_router_data(cookies: dict[str, str],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    # In the running app the cookie never reaches router data (states/socket_cookies.py): it is looked up by the
+    # socket id, which Reflex sets from the socket itself (an event cannot choose it).
+    monkeypatch.setattr(socket_cookies, "_by_sid", {"sid-admin": cookies["admin"]})
+    state = _state_for(StaffState, "", "/admin", sid="sid-admin")
+    assert state._require("admin").email == "admin@example.org"
+    other = _state_for(StaffState, "", "/admin", sid="sid-unknown")
+    assert other._principal() is None
 
 
 def test_staff_see_when_didit_is_unreachable(cookies: dict[str, str]) -> None:

@@ -226,3 +226,21 @@ async def test_socket_connected_reads_reflexs_own_token_manager() -> None:
     assert live.socket_connected(App(), "tab-1")
     assert not live.socket_connected(App(), "tab-2")
     assert not live.socket_connected(None, "tab-1")
+
+
+async def test_socket_connected_ignores_sockets_of_other_workers() -> None:
+    from reflex.utils.token_manager import LocalTokenManager, SocketRecord
+
+    manager = LocalTokenManager()
+    await manager.link_token_to_sid("tab-1", "sid-1")
+    # With Redis, Reflex caches records of sockets that another worker holds: not ours to push to.
+    manager.token_to_socket["tab-elsewhere"] = SocketRecord(instance_id="another-worker", sid="sid-9")
+
+    class Namespace:
+        _token_manager = manager
+
+    class App:
+        event_namespace = Namespace()
+
+    assert live.socket_connected(App(), "tab-1")
+    assert not live.socket_connected(App(), "tab-elsewhere")

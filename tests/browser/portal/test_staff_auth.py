@@ -6,6 +6,7 @@ Accounts come from the ``staff_accounts`` fixture (created with ``python -m didi
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
 from didit_portal.services.auth import COOKIE_NAME, GENERIC_ERROR
-from tests.browser.portal.conftest import STAFF_PASSWORD
+from tests.browser.portal.conftest import REPO, STAFF_PASSWORD
 
 if TYPE_CHECKING:
     from tests.browser.portal.conftest import Portal
@@ -71,6 +72,27 @@ def test_sign_in_and_out_with_an_httponly_cookie(portal: Portal, staff_accounts:
     assert response.status == 401
     replay.goto(portal.origin + "/admin/audit")
     expect(replay).to_have_url(re.compile(r"/login/?\?next=/admin/audit$"))
+
+
+def test_the_session_cookie_is_not_stored_with_the_page_state(portal: Portal, staff_accounts: dict[str, str],
+                                                             page_factory: Callable[..., Page]) -> None:
+    """Reflex persists each tab's state (here in ``.states/``, with Redis there): the bearer cookie stays out."""
+    page = page_factory()
+    _sign_in(page, portal, staff_accounts["admin"])
+    expect(page.get_by_test_id("staff-email")).to_have_text(staff_accounts["admin"])
+    cookie = _session_cookie(page)
+    assert cookie is not None
+    token, email = str(cookie["value"]).encode(), staff_accounts["admin"].encode()
+    # The disk state manager writes a tab's state about 2 s after it changed; the staff email in it shows it did.
+    blobs: list[bytes] = []
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        blobs = [path.read_bytes() for path in (REPO / ".states").glob("*.pkl")]
+        if any(email in blob for blob in blobs):
+            break
+        page.wait_for_timeout(250)
+    assert any(email in blob for blob in blobs), "the signed-in tab's state was never written"
+    assert not any(token in blob for blob in blobs)
 
 
 def test_sign_in_waits_for_the_page_to_read_next(portal: Portal, staff_accounts: dict[str, str],
