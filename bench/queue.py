@@ -48,7 +48,7 @@ from sqlmodel import Session, col  # noqa: E402
 from alembic import command  # noqa: E402
 from didit_portal.db import get_engine  # noqa: E402
 from didit_portal.security import lookup_hash  # noqa: E402
-from didit_portal.services import queue  # noqa: E402
+from didit_portal.services import queue, queue_stats  # noqa: E402
 from didit_portal.services.queue import Cursor, QueueFilter  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -193,7 +193,7 @@ def _timed(*fns, repeat: int) -> list[float]:
 def _deep_cursor(db: Session, f: QueueFilter) -> tuple[Cursor | None, int]:
     """Cursor of the row before page DEEP_PAGE (or the last page when there are fewer), found by OFFSET once."""
     conditions = queue.filter_conditions(f)
-    total = queue.total_count(db, filters=f)
+    total = queue_stats.total_count(db, filters=f)
     pages = max(1, -(-total // PAGE))
     page = min(DEEP_PAGE, pages)
     if page <= 1:
@@ -221,7 +221,7 @@ def measure(urls: dict[int, str], repeat: int) -> dict[int, dict[str, dict[str, 
                 labels += [(n, "first"), (n, "deep")]
             for (n, kind), ms in zip(labels, _timed(*fns, repeat=repeat), strict=True):
                 results[n][name][kind] = ms
-        counts = _timed(*[lambda db=db: queue.status_counts(db) for db in sessions.values()],
+        counts = _timed(*[lambda db=db: queue_stats.status_counts(db) for db in sessions.values()],
                         repeat=max(3, repeat // 3))
         for n, ms in zip(sessions, counts, strict=True):
             results[n]["counts per status (all)"] = {"first": ms, "deep": float("nan"), "deep_page": 0}

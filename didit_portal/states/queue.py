@@ -21,7 +21,7 @@ from sqlmodel import Session, col, select
 from didit_portal.db import get_engine, session_scope, write_lock
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import VerificationSession
-from didit_portal.services import casework, queue, review
+from didit_portal.services import casework, queue, queue_stats, review
 from didit_portal.services.auth import Principal
 from didit_portal.services.masking import mask_identifier
 from didit_portal.services.notify import SessionChanged
@@ -46,15 +46,15 @@ def _known_workflows(db: Session) -> list[str]:
     return values
 
 
-_charts_cache: tuple[float, queue.ChartData | None] = (0.0, None)
+_charts_cache: tuple[float, queue_stats.ChartData | None] = (0.0, None)
 
 
-def _charts(db: Session) -> queue.ChartData:
+def _charts(db: Session) -> queue_stats.ChartData:
     # The charts cover 14 days of every session: recomputed at most every 30 s per worker, not per page load.
     global _charts_cache  # noqa: PLW0603 -- a per-worker cache
     stamp, data = _charts_cache
     if data is None or time.monotonic() - stamp > 30:
-        data = queue.chart_data(db)
+        data = queue_stats.chart_data(db)
         _charts_cache = (time.monotonic(), data)
     return data
 
@@ -76,7 +76,7 @@ def cached_counts(filters: queue.QueueFilter) -> dict[str, int]:
     if hit is not None and now - hit[0] < COUNTS_EVERY:
         return hit[1]
     with Session(get_engine()) as db:
-        found = queue.status_counts(db, filters=filters)
+        found = queue_stats.status_counts(db, filters=filters)
     if len(_counts_cache) > 256:  # many distinct searches: start over rather than grow
         _counts_cache.clear()
     _counts_cache[filters] = (now, found)

@@ -13,7 +13,7 @@ from sqlmodel import Session
 from didit_portal.db import get_engine
 from didit_portal.models import StaffUser, StatusTransition, VerificationSession
 from didit_portal.security import lookup_hash
-from didit_portal.services import queue
+from didit_portal.services import queue, queue_stats
 from didit_portal.services.queue import Cursor, QueueFilter
 
 STATUSES = ["Approved", "Declined", "In Review", "In Progress", "Not Started", "Abandoned"]
@@ -127,7 +127,7 @@ def test_filters_match_a_plain_python_filter(db_url: str, name: str) -> None:
     assert expected, "the case must select something"
     with Session(get_engine(db_url)) as db:
         assert _walk(db, filters) == expected
-        assert queue.total_count(db, filters=filters) == len(expected)
+        assert queue_stats.total_count(db, filters=filters) == len(expected)
 
 
 def test_date_range_pages_the_same_in_both_orders_and_backwards(db_url: str) -> None:
@@ -152,7 +152,7 @@ def test_a_too_broad_vendor_prefix_falls_back_to_exact_matches(db_url: str, monk
         exact = queue.fetch_page(db, filters=QueueFilter(search="user-0041"))
         assert not exact.narrowed
         assert [r.session_id for r in exact.rows] == _expected(rows, lambda r: r["vendor_data"] == "user-0041")
-        assert sum(queue.status_counts(db, filters=QueueFilter(search="user-")).values()) == 0
+        assert sum(queue_stats.status_counts(db, filters=QueueFilter(search="user-")).values()) == 0
 
 
 def test_search_by_vendor_prefix_number_email_and_session_id(db_url: str) -> None:
@@ -174,7 +174,7 @@ def test_search_by_vendor_prefix_number_email_and_session_id(db_url: str) -> Non
 def test_counts_per_status_ignore_the_status_filter_but_not_the_others(db_url: str) -> None:
     rows = _seed(db_url)
     with Session(get_engine(db_url)) as db:
-        counts = queue.status_counts(db, filters=QueueFilter(statuses=("Approved",), workflow_id="wf-a"))
+        counts = queue_stats.status_counts(db, filters=QueueFilter(statuses=("Approved",), workflow_id="wf-a"))
     assert list(counts)[:3] == ["Not Started", "In Progress", "In Review"]  # Didit's order, every status present
     for status in STATUSES:
         assert counts[status] == sum(1 for r in rows if r["status"] == status and r["workflow_id"] == "wf-a")
@@ -206,7 +206,7 @@ def test_chart_data_per_day_approval_rate_and_median_time_to_decision(db_url: st
             db.add(StatusTransition(session_id=r["session_id"], from_status="In Progress", to_status=r["status"],
                                     event_at=at, source="webhook"))
         db.commit()
-        charts = queue.chart_data(db, days=7, now=NOW)
+        charts = queue_stats.chart_data(db, days=7, now=NOW)
     assert len(charts.per_day) == 7 and charts.per_day[-1]["day"] == "03-10"
     in_window = [r for r in rows if r["created_at"] >= datetime(2026, 3, 4, tzinfo=UTC)]
     assert sum(sum(v for k, v in d.items() if k != "day") for d in charts.per_day) == len(in_window)
