@@ -16,12 +16,11 @@ from typing import cast
 import reflex as rx
 from reflex.istate.manager.token import BaseStateToken
 from reflex_base.event import EventSpec
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from didit_portal.db import get_engine, session_scope, write_lock
 from didit_portal.didit.schemas import SessionStatus
-from didit_portal.models import VerificationSession
-from didit_portal.services import casework, queue, queue_stats, review
+from didit_portal.services import casework, queue, queue_cache, review
 from didit_portal.services.auth import Principal
 from didit_portal.services.masking import mask_identifier
 from didit_portal.services.notify import SessionChanged
@@ -29,60 +28,6 @@ from didit_portal.states import admin_live
 from didit_portal.states.base import StaffState, requires
 
 ALL_STATUSES = [s.value for s in SessionStatus]
-#: Counts per status are recomputed on pushes at most this often per tab (a burst of webhooks costs one count).
-COUNTS_EVERY = 5.0
-_workflows: tuple[float, list[str]] = (0.0, [])
-
-
-def _known_workflows(db: Session) -> list[str]:
-    # Distinct workflows change rarely: one indexed scan a minute per worker, not one per page load.
-    global _workflows  # noqa: PLW0603 -- a per-worker cache
-    stamp, values = _workflows
-    if time.monotonic() - stamp > 60:
-        found = db.exec(select(VerificationSession.workflow_id).where(col(VerificationSession.workflow_id).is_not(None))
-                        .distinct().limit(50)).all()
-        values = sorted(str(w) for w in found if w)
-        _workflows = (time.monotonic(), values)
-    return values
-
-
-_charts_cache: tuple[float, queue_stats.ChartData | None] = (0.0, None)
-
-
-def _charts(db: Session) -> queue_stats.ChartData:
-    # The charts cover 14 days of every session: recomputed at most every 30 s per worker, not per page load.
-    global _charts_cache  # noqa: PLW0603 -- a per-worker cache
-    stamp, data = _charts_cache
-    if data is None or time.monotonic() - stamp > 30:
-        data = queue_stats.chart_data(db)
-        _charts_cache = (time.monotonic(), data)
-    return data
-
-
-_counts_cache: dict[queue.QueueFilter, tuple[float, dict[str, int]]] = {}
-
-
-def cached_counts(filters: queue.QueueFilter) -> dict[str, int]:
-    """Counts per status for a filter, shared by this worker's tabs for :data:`COUNTS_EVERY` seconds.
-
-    Args:
-        filters: The queue filter (hashable).
-
-    Returns:
-        Status → count.
-    """
-    now = time.monotonic()
-    hit = _counts_cache.get(filters)
-    if hit is not None and now - hit[0] < COUNTS_EVERY:
-        return hit[1]
-    with Session(get_engine()) as db:
-        found = queue_stats.status_counts(db, filters=filters)
-    if len(_counts_cache) > 256:  # many distinct searches: start over rather than grow
-        _counts_cache.clear()
-    _counts_cache[filters] = (now, found)
-    return found
-
-
 def _parse_day(text: str) -> datetime | None:
     try:
         day = date.fromisoformat(text)
@@ -183,9 +128,9 @@ class QueueState(StaffState):
         if principal is None:
             return None
         with Session(get_engine()) as db:
-            self.workflows = _known_workflows(db)
+            self.workflows = queue_cache.known_workflows(db)
             self.four_eyes = review.four_eyes_enabled(db)
-            charts = _charts(db)
+            charts = queue_cache.charts(db)
         self.chart_days = charts.per_day
         self.chart_statuses = charts.statuses
         self.approval_rate = f"{charts.approval_rate:.0%}" if charts.approval_rate is not None else "—"
@@ -381,7 +326,7 @@ class QueueState(StaffState):
         async with self:
             principal = self._require("viewer")
             filters = self._filters(principal)
-        found = await asyncio.to_thread(cached_counts, filters)
+        found = await asyncio.to_thread(queue_cache.cached_counts, filters)
         async with self:
             self._set_counts(found, filters)
 
@@ -396,7 +341,7 @@ class QueueState(StaffState):
         visible = any(r["session_id"] == change.session_id for r in self.rows)
         if visible or (not self._after and self.sort == "desc"):
             self._load_page(principal)
-        if time.monotonic() - self._counts_at < COUNTS_EVERY:
+        if time.monotonic() - self._counts_at < queue_cache.COUNTS_EVERY:
             return None
         self._counts_at = time.monotonic()
         return self._filters(principal)
@@ -426,7 +371,7 @@ async def push(app: object, client_token: str, change: SessionChanged) -> bool:
         due = state._apply_change(change)  # the push path of this module
     if due is not None:
         # Counting scans an index: outside the state lock and off the event loop, then a second short update.
-        found = await asyncio.to_thread(cached_counts, due)
+        found = await asyncio.to_thread(queue_cache.cached_counts, due)
         async with app.modify_state(token) as root:  # type: ignore[attr-defined]
             state = await root.get_state(QueueState)
             state._set_counts(found, due)
