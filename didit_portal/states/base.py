@@ -162,10 +162,8 @@ class StaffState(rx.State):
         return self.staff_role == "admin"
 
     def _session_token(self) -> str | None:
-        # The app keeps each socket's cookie out of the stored router data (``socket_cookies``); the headers'
-        # copy is read only where that is not installed (states built directly, in tests).
-        header = socket_cookies.cookie_header(self.router.session.session_id) or self.router.headers.cookie or ""
-        return cookie_value(header)
+        # Only the worker's copy counts (``socket_cookies``): the stored router data never holds the cookie.
+        return cookie_value(socket_cookies.cookie_header(self.router.session.session_id))
 
     def _client_ip(self) -> str | None:
         return self.router.session.client_ip or None

@@ -302,7 +302,7 @@ class QueueState(StaffState):
         engine = get_engine()
         with write_lock(engine), session_scope(engine) as db:
             text, _count = casework.export_csv(db, actor=principal, filters=self._filters(principal),
-                                             sort="asc" if self.sort == "asc" else "desc", ip=self._client_ip())
+                                               sort="asc" if self.sort == "asc" else "desc", ip=self._client_ip())
         return rx.download(data=text, filename=f"queue-{datetime.now(UTC):%Y%m%d-%H%M}.csv")
 
     @rx.event

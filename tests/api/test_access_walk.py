@@ -28,6 +28,7 @@ import importlib
 import inspect
 import pkgutil
 import typing
+import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -132,11 +133,20 @@ def _call(cls: type[StaffState], name: str, state: StaffState) -> Any:
     return result
 
 
+@pytest.fixture(autouse=True)
+def _worker_cookies(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts with no socket cookies held (``_state_for`` adds the ones it needs)."""
+    monkeypatch.setattr(socket_cookies, "_by_sid", {})
+
+
 def _state_for(cls: type[StaffState], cookie: str, path: str, sid: str = "") -> StaffState:
+    if not sid:  # as the running app does: the socket's cookie is held by the worker, keyed by socket id
+        sid = f"sid-{uuid.uuid4().hex}"
+        socket_cookies._by_sid[sid] = cookie  # pyright: ignore[reportPrivateUsage]
     root = rx.State(_reflex_internal_init=True)  # pyright: ignore[reportCallIssue] -- how Reflex builds states
     root.router = RouterData.from_router_data({
         constants.RouteVar.SESSION_ID: sid,
-        constants.RouteVar.HEADERS: {"cookie": cookie, "origin": "http://portal.test"},
+        constants.RouteVar.HEADERS: {"origin": "http://portal.test"},
         constants.RouteVar.CLIENT_IP: "203.0.113.9",
         constants.RouteVar.PATH: path,
         constants.RouteVar.ORIGIN: path,
