@@ -25,7 +25,8 @@ from didit_portal.api.webhooks import webhook_routes
 from didit_portal.db import get_engine
 from didit_portal.didit.signatures import hmac_hex
 from didit_portal.security import configure_keys
-from didit_portal.services import gctune, inbox
+from didit_portal.services import gctune
+from didit_portal.services.inbox import receive as inbox
 
 SECRET = os.environ.get("BENCH_SECRET", "bench_secret")
 configure_keys(b"bench-key-0123456789-0123456789-0123456789")

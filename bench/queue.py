@@ -2,7 +2,7 @@
 
 Seeds a migrated database (SQLite file in a temp dir; PostgreSQL with ``--db postgresql``) by fast bulk insert
 (``executemany`` with syncing off for SQLite, ``COPY`` for PostgreSQL), then times
-:func:`didit_portal.services.queue.fetch_page` — the exact function the page calls — as the median of several
+:func:`didit_portal.services.review.queue.fetch_page` — the exact function the page calls — as the median of several
 runs. The deep page's cursor is found once with OFFSET (untimed) and then fetched by keyset, as the page does.
 
 Printed per filter: milliseconds at 10k and 1M (first and deep page), and the ratios the issue targets:
@@ -48,8 +48,9 @@ from sqlmodel import Session, col  # noqa: E402
 from alembic import command  # noqa: E402
 from didit_portal.db import get_engine  # noqa: E402
 from didit_portal.security import lookup_hash  # noqa: E402
-from didit_portal.services import queue, queue_stats  # noqa: E402
-from didit_portal.services.queue import Cursor, QueueFilter  # noqa: E402
+from didit_portal.services.review import queue  # noqa: E402
+from didit_portal.services.review import stats as queue_stats  # noqa: E402
+from didit_portal.services.review.queue import Cursor, QueueFilter  # noqa: E402
 
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PAGE = queue.PAGE_SIZE

@@ -2,6 +2,6 @@
 
 import sys
 
-from didit_portal.cli import main
+from didit_portal.cli.main import main
 
 sys.exit(main())

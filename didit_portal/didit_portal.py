@@ -15,8 +15,9 @@ from didit_portal.api.app import build_api, run_lifespans
 from didit_portal.api.security_headers import security_headers
 from didit_portal.pages import admin_queue, admin_session, demo, home, login, share, verify
 from didit_portal.pages import audit as audit_page
-from didit_portal.services import live
-from didit_portal.states import admin_live, socket_cookies
+from didit_portal.realtime import cookies as socket_cookies
+from didit_portal.realtime import tabs as live
+from didit_portal.states import admin_live
 from didit_portal.states.base import StaffState
 from didit_portal.states.queue import QueueState
 from didit_portal.states.session_detail import SessionDetailState

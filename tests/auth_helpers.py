@@ -9,7 +9,7 @@ from pwdlib import PasswordHash
 from pwdlib.hashers.argon2 import Argon2Hasher
 
 from didit_portal.db import get_engine, session_scope
-from didit_portal.services import auth
+from didit_portal.services.access import accounts as auth
 
 #: The smallest argon2id cost: the tests exercise the logic, not the hash's strength (checked separately).
 FAST_HASHER = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))

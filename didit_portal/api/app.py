@@ -22,8 +22,10 @@ from didit_portal.config import SANDBOX_PREFIX, Settings, get_settings
 from didit_portal.db import get_engine
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.security import configure_keys
-from didit_portal.services import gctune, inbox, notify, reconcile
-from didit_portal.services.inbox import GroupCommitter, InboxProcessor
+from didit_portal.services import gctune, notify
+from didit_portal.services.inbox import receive as inbox
+from didit_portal.services.inbox import reconcile
+from didit_portal.services.inbox.receive import GroupCommitter, InboxProcessor
 from didit_portal.services.tasks import running_task
 
 log = logging.getLogger(__name__)

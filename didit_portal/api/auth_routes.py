@@ -32,8 +32,10 @@ from didit_portal import routes
 from didit_portal.config import Settings
 from didit_portal.db import session_scope
 from didit_portal.models import StaffUser
-from didit_portal.services import audit, auth, totp
-from didit_portal.services.auth import COOKIE_NAME, GENERIC_ERROR, Principal
+from didit_portal.services import audit
+from didit_portal.services.access import accounts as auth
+from didit_portal.services.access import totp
+from didit_portal.services.access.accounts import COOKIE_NAME, GENERIC_ERROR, Principal
 
 #: Bodies larger than this are refused before parsing (a sign-in form is tiny).
 MAX_BODY = 16 * 1024

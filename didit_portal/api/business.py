@@ -2,7 +2,8 @@
 
 A FastAPI sub-app (its OpenAPI document at ``/api/v1/openapi.json``), mounted into the portal's Starlette app by
 :func:`didit_portal.api.app.build_api`. Every route needs ``Authorization: Bearer <token>`` (tokens from
-``python -m didit_portal tokens create``). Handlers are thin: the work is in :mod:`didit_portal.services.links`.
+``python -m didit_portal tokens create``). Handlers are thin: the work is in
+:mod:`didit_portal.services.links.verification`.
 Errors are JSON ``{error, message, fields?}``; Didit's own error details are never passed through (they may
 echo request data), only which of our fields Didit objected to.
 """
@@ -37,8 +38,10 @@ from didit_portal.didit import errors as didit_errors
 from didit_portal.didit.client import DiditClient
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import ApiToken, DataTransferSession, ShareLink, VerificationLink
-from didit_portal.services import links, shares, tokens
-from didit_portal.services.linktoken import aware
+from didit_portal.services.access import api_tokens as tokens
+from didit_portal.services.links import shares
+from didit_portal.services.links import verification as links
+from didit_portal.services.links.tokens import aware
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from didit_portal.services.links import LANGUAGES, ScopeError, parse_scopes
+from didit_portal.services.links.verification import LANGUAGES, ScopeError, parse_scopes
 
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 #: Didit echoes metadata in every webhook and decision: keep it small.

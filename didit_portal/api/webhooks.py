@@ -19,7 +19,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from didit_portal.didit import signatures
-from didit_portal.services.inbox import GroupCommitter, row_from_payload
+from didit_portal.services.inbox.receive import GroupCommitter, row_from_payload
 
 log = logging.getLogger(__name__)
 

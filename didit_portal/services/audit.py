@@ -28,7 +28,7 @@ from sqlmodel import Session, col, select
 from didit_portal.models import AuditLog, utcnow
 
 if TYPE_CHECKING:
-    from didit_portal.services.auth import Principal
+    from didit_portal.services.access.accounts import Principal
 
 #: ``prev_hash`` of the first row.
 GENESIS_HASH = "0" * 64

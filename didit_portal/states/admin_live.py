@@ -19,8 +19,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from didit_portal.db import get_engine
-from didit_portal.services import live, notify, review
+from didit_portal.realtime import tabs as live
+from didit_portal.services import notify
 from didit_portal.services.notify import SessionChanged
+from didit_portal.services.review import actions as review
 
 log = logging.getLogger(__name__)
 

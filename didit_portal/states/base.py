@@ -1,10 +1,11 @@
 """The base state of every staff page: who is signed in, and the server-side access check.
 
 How the session reaches the websocket: ``POST /api/auth/login`` sets the HttpOnly cookie
-(:data:`~didit_portal.services.auth.COOKIE_NAME`) and redirects, so the browser loads the next page afresh and
+(:data:`~didit_portal.services.access.accounts.COOKIE_NAME`) and redirects,
+ so the browser loads the next page afresh and
 opens a new websocket whose upgrade request carries that cookie. The app takes the cookie out of the connection's
 headers before Reflex copies them into router data (which it persists with the state, in ``.states/`` or Redis)
-and keeps it in this worker's memory by socket id (:mod:`didit_portal.states.socket_cookies`); a client cannot
+and keeps it in this worker's memory by socket id (:mod:`didit_portal.realtime.cookies`); a client cannot
 supply it through an event, since only the socket's own upgrade request counts. Page scripts cannot read the
 cookie, and nothing the client sends in state is trusted: every check below reads the cookie and validates it
 against ``staff_session`` again.
@@ -52,8 +53,8 @@ from didit_portal import routes
 from didit_portal.db import session_scope
 from didit_portal.didit.factory import shared_client
 from didit_portal.didit.ratelimit import BreakerState
-from didit_portal.services.auth import COOKIE_NAME, ROLES, Principal, Unauthorized, principal_from_token
-from didit_portal.states import socket_cookies
+from didit_portal.realtime import cookies as socket_cookies
+from didit_portal.services.access.accounts import COOKIE_NAME, ROLES, Principal, Unauthorized, principal_from_token
 
 
 def cookie_value(cookie_header: str, name: str = COOKIE_NAME) -> str | None:

@@ -16,7 +16,7 @@ from didit_portal.config import get_settings
 from didit_portal.db import get_engine
 from didit_portal.didit.errors import DiditError
 from didit_portal.didit.factory import client_from_settings
-from didit_portal.services.links import create_verification, verify_url
+from didit_portal.services.links.verification import create_verification, verify_url
 
 log = logging.getLogger(__name__)
 

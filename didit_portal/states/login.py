@@ -12,7 +12,7 @@ import reflex as rx
 from didit_portal import routes
 from didit_portal.db import session_scope
 from didit_portal.models import StaffUser
-from didit_portal.services.auth import GENERIC_ERROR, safe_next
+from didit_portal.services.access.accounts import GENERIC_ERROR, safe_next
 from didit_portal.states.base import PUBLIC, StaffState, requires
 
 #: The steps of the sign-in page.

@@ -20,10 +20,12 @@ from sqlmodel import Session
 
 from didit_portal.db import get_engine, session_scope, write_lock
 from didit_portal.didit.schemas import SessionStatus
-from didit_portal.services import casework, queue, queue_cache, review
-from didit_portal.services.auth import Principal
-from didit_portal.services.masking import mask_identifier
+from didit_portal.services.access.accounts import Principal
 from didit_portal.services.notify import SessionChanged
+from didit_portal.services.review import actions as review
+from didit_portal.services.review import cache as queue_cache
+from didit_portal.services.review import casework, queue
+from didit_portal.services.review.masking import mask_identifier
 from didit_portal.states import admin_live
 from didit_portal.states.base import StaffState, requires
 

@@ -1,6 +1,6 @@
 """State of ``/admin/sessions/{session_id}``: one session's checks, history, notes and the reviewer's actions.
 
-Viewers get the decision masked on the server (:mod:`didit_portal.services.masking`) before anything is put in
+Viewers get the decision masked on the server (:mod:`didit_portal.services.review.masking`) before anything is put in
 state, no images and no actions; reviewers get the full data. Images are never taken from the stored decision:
 "Show images" fetches the decision from Didit at that moment (its presigned URLs expire) and keeps the URLs
 only in this tab's state. A decision goes to Didit and the page says "waiting for Didit" until the webhook
@@ -21,11 +21,12 @@ from didit_portal.db import get_engine, session_scope, write_lock
 from didit_portal.didit import errors
 from didit_portal.didit.factory import shared_client
 from didit_portal.models import InboxEvent, ReviewAction, StaffUser, StatusTransition, VerificationSession
-from didit_portal.services import casework, checks, masking, queue, review
-from didit_portal.services.auth import Principal
-from didit_portal.services.checks import CheckCard, MediaLink
+from didit_portal.services.access.accounts import Principal
+from didit_portal.services.inbox.reports import latest_decision
 from didit_portal.services.notify import SessionChanged
-from didit_portal.services.sessions import latest_decision
+from didit_portal.services.review import actions as review
+from didit_portal.services.review import casework, checks, masking, queue
+from didit_portal.services.review.checks import CheckCard, MediaLink
 from didit_portal.states import admin_live
 from didit_portal.states.base import StaffState, requires
 

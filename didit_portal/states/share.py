@@ -1,10 +1,11 @@
 """State of ``/share/{token}``: a Didit Auth + Data request shown as a QR code, followed live.
 
 Auth + Data sends no webhooks, so while the page is open a background event asks Didit for the status about
-once a second (:func:`~didit_portal.services.links.poll_data_session`, which on ``confirmed`` fetches and stores
+once a second
+(:func:`~didit_portal.services.links.shares.poll_data_session`, which on ``confirmed`` fetches and stores
 ``user_data`` encrypted). It stops when the tab disconnects, when the request is answered, or after
 :data:`MAX_POLL_SECONDS`. An expired data session is replaced
-(:func:`~didit_portal.services.links.refresh_data_session`) and the QR code redrawn. The browser gets the
+(:func:`~didit_portal.services.links.verification.refresh_data_session`) and the QR code redrawn. The browser gets the
 status, the QR code and the scopes in words — never the data.
 """
 
@@ -24,8 +25,9 @@ from didit_portal.components.qr import qr_svg
 from didit_portal.db import get_engine
 from didit_portal.didit.factory import shared_client
 from didit_portal.models import ShareLink
-from didit_portal.services import links, live
-from didit_portal.services.linktoken import is_expired
+from didit_portal.realtime import tabs as live
+from didit_portal.services.links import verification as links
+from didit_portal.services.links.tokens import is_expired
 from didit_portal.states.verify import token_from_path
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 What reaches the browser: Didit's exact status, the hosted URL (the embed and the QR code need it), the
 operator's return URL and the portal's strings. Nothing personal, no session token, no other session: the
 link and session ids stay in ``_private`` vars, and every handler re-derives the link from the URL token on the
-server. The status is pushed by the server (:mod:`didit_portal.services.live`) when a webhook changes it —
+server. The status is pushed by the server (:mod:`didit_portal.realtime.tabs`) when a webhook changes it —
 never taken from the iframe's messages or the callback's query string.
 """
 
@@ -24,7 +24,8 @@ from didit_portal.components.qr import qr_svg
 from didit_portal.db import get_engine
 from didit_portal.didit.factory import shared_client
 from didit_portal.models import VerificationLink
-from didit_portal.services import links, live
+from didit_portal.realtime import tabs as live
+from didit_portal.services.links import verification as links
 from didit_portal.services.notify import SessionChanged
 
 log = logging.getLogger(__name__)

@@ -41,8 +41,8 @@ from reflex_base.event import EventSpec
 import didit_portal.pages
 import didit_portal.states
 from didit_portal.config import get_settings
-from didit_portal.services.auth import COOKIE_NAME, ROLES, Unauthorized
-from didit_portal.states import socket_cookies
+from didit_portal.realtime import cookies as socket_cookies
+from didit_portal.services.access.accounts import COOKIE_NAME, ROLES, Unauthorized
 from didit_portal.states.base import PUBLIC, StaffState
 from tests.auth_helpers import create_user, fast_hashing, session_for
 
@@ -300,7 +300,7 @@ def test_forged_or_missing_cookie_is_anonymous(cookies: dict[str, str]) -> None:
 
 def test_the_cookie_comes_from_the_worker_not_the_stored_router_data(cookies: dict[str, str],
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
-    # In the running app the cookie never reaches router data (states/socket_cookies.py): it is looked up by the
+    # In the running app the cookie never reaches router data (realtime/cookies.py): it is looked up by the
     # socket id, which Reflex sets from the socket itself (an event cannot choose it).
     monkeypatch.setattr(socket_cookies, "_by_sid", {"sid-admin": cookies["admin"]})
     state = _state_for(StaffState, "", "/admin", sid="sid-admin")

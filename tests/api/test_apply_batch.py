@@ -23,7 +23,7 @@ from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus, decisio
 from didit_portal.didit.schemas import Decision as DecisionSchema
 from didit_portal.models import Decision, StatusTransition, VerificationSession
 from didit_portal.security import lookup_hash
-from didit_portal.services.sessions import Report, apply_report, apply_reports, supersedes
+from didit_portal.services.inbox.reports import Report, apply_report, apply_reports, supersedes
 
 STATUSES = [str(s) for s in SessionStatus]
 

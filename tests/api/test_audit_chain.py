@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import col, select
 
-from didit_portal import cli
+from didit_portal.cli import main as cli
 from didit_portal.config import get_settings
 from didit_portal.db import get_engine, session_scope
 from didit_portal.models import AuditLog, StaffUser
 from didit_portal.services import audit
-from didit_portal.services.auth import Principal
+from didit_portal.services.access.accounts import Principal
 
 ACTOR = Principal(user_id=7, email="admin@example.org", role="admin")
 REPO = Path(__file__).resolve().parents[2]

@@ -21,7 +21,8 @@ from didit_portal.config import Settings
 from didit_portal.db import get_engine, session_scope
 from didit_portal.models import AuditLog, StaffSession, StaffUser, utcnow
 from didit_portal.security import lookup_hash
-from didit_portal.services import audit, auth
+from didit_portal.services import audit
+from didit_portal.services.access import accounts as auth
 from tests.auth_helpers import PASSWORD, create_user, enrol_totp, fast_hashing
 
 ORIGIN = "http://portal.test"

@@ -1,4 +1,4 @@
-"""Staff accounts, lockout and sessions in :mod:`didit_portal.services.auth`, with an injected clock.
+"""Staff accounts, lockout and sessions in :mod:`didit_portal.services.access.accounts`, with an injected clock.
 
 Runs on SQLite and on the machine's PostgreSQL (the ``db_url`` fixture).
 """
@@ -14,7 +14,8 @@ from sqlmodel import select
 from didit_portal.db import get_engine, session_scope
 from didit_portal.models import AuditLog, StaffSession, StaffUser
 from didit_portal.security import lookup_hash
-from didit_portal.services import audit, auth
+from didit_portal.services import audit
+from didit_portal.services.access import accounts as auth
 from tests.auth_helpers import PASSWORD, fast_hashing
 
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)

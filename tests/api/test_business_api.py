@@ -21,7 +21,8 @@ from didit_portal.db import get_engine
 from didit_portal.didit.client import DiditClient
 from didit_portal.models import ApiToken, VerificationLink
 from didit_portal.security import lookup_hash
-from didit_portal.services import links, tokens
+from didit_portal.services.access import api_tokens as tokens
+from didit_portal.services.links import verification as links
 
 
 @pytest.fixture

@@ -17,8 +17,9 @@ from starlette.applications import Starlette
 from didit_portal.api.webhooks import webhook_routes
 from didit_portal.db import get_engine
 from didit_portal.models import Decision, InboxEvent, StatusTransition, VerificationSession
-from didit_portal.services import inbox, inbox_apply
-from didit_portal.services.inbox import (
+from didit_portal.services.inbox import process as inbox_apply
+from didit_portal.services.inbox import receive as inbox
+from didit_portal.services.inbox.receive import (
     MAX_ATTEMPTS,
     GroupCommitter,
     InboxProcessor,

@@ -1,4 +1,4 @@
-"""services/links.py against the embedded sandbox over HTTP, on SQLite and PostgreSQL.
+"""services/links/verification.py against the embedded sandbox over HTTP, on SQLite and PostgreSQL.
 
 Covers what the end-user pages rely on: create (idempotent per vendor_data + workflow), resolve by token, the
 view, start again after expiry, and the Auth + Data share lifecycle up to the stored, encrypted user_data.
@@ -23,7 +23,8 @@ from didit_portal.didit.client import DiditClient
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import DataTransferSession, VerificationLink, VerificationSession, utcnow
 from didit_portal.security import lookup_hash
-from didit_portal.services import links, notify
+from didit_portal.services import notify
+from didit_portal.services.links import verification as links
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ from sqlmodel import Session
 
 from didit_portal.db import get_engine
 from didit_portal.models import VerificationSession
-from didit_portal.services import queue_cache
-from didit_portal.services.queue import QueueFilter
+from didit_portal.services.review import cache as queue_cache
+from didit_portal.services.review.queue import QueueFilter
 
 
 def _add(db_url: str, status: str) -> None:

@@ -13,8 +13,9 @@ from sqlmodel import Session
 from didit_portal.db import get_engine
 from didit_portal.models import StaffUser, StatusTransition, VerificationSession
 from didit_portal.security import lookup_hash
-from didit_portal.services import queue, queue_stats
-from didit_portal.services.queue import Cursor, QueueFilter
+from didit_portal.services.review import queue
+from didit_portal.services.review import stats as queue_stats
+from didit_portal.services.review.queue import Cursor, QueueFilter
 
 STATUSES = ["Approved", "Declined", "In Review", "In Progress", "Not Started", "Abandoned"]
 NOW = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

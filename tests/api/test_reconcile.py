@@ -14,7 +14,7 @@ from didit_portal.db import get_engine
 from didit_portal.didit.client import DiditClient
 from didit_portal.models import StatusTransition, VerificationSession, utcnow
 from didit_portal.services import notify
-from didit_portal.services.reconcile import fetch_missing_decisions, reconcile
+from didit_portal.services.inbox.reconcile import fetch_missing_decisions, reconcile
 
 BASE = "https://verification.didit.test"
 

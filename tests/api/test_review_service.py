@@ -18,8 +18,10 @@ from didit_portal.didit.factory import client_from_settings
 from didit_portal.didit.schemas import CreateSessionRequest
 from didit_portal.models import AuditLog, Decision, ReviewAction, StaffUser, VerificationSession
 from didit_portal.security import decrypt_text
-from didit_portal.services import audit, casework, queue, review
-from didit_portal.services.auth import Principal, Unauthorized
+from didit_portal.services import audit
+from didit_portal.services.access.accounts import Principal, Unauthorized
+from didit_portal.services.review import actions as review
+from didit_portal.services.review import casework, queue
 from tests.api.portal_server import running_portal, wait_for
 
 

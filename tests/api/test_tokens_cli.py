@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import Session, col, select
 
-from didit_portal import cli
+from didit_portal.cli import main as cli
 from didit_portal.config import get_settings
 from didit_portal.db import get_engine
 from didit_portal.models import ApiToken, AuditLog
 from didit_portal.security import lookup_hash
-from didit_portal.services import audit, tokens
+from didit_portal.services import audit
+from didit_portal.services.access import api_tokens as tokens
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 from pyotp.totp import TOTP
 
 from didit_portal.db import get_engine, session_scope
-from didit_portal.services import totp
-from didit_portal.services.auth import Principal
+from didit_portal.services.access import totp
+from didit_portal.services.access.accounts import Principal
 from tests.auth_helpers import create_user, enrol_totp
 
 NOW = datetime(2026, 11, 22, 12, 0, 10, tzinfo=UTC)  # 10 s into a 30 s step

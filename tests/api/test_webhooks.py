@@ -21,7 +21,7 @@ from didit_portal.api.webhooks import MAX_BODY_BYTES, REJECTIONS, webhook_routes
 from didit_portal.db import get_engine, make_engine
 from didit_portal.didit.signatures import sign_headers
 from didit_portal.models import Decision, InboxEvent, StatusTransition, VerificationSession
-from didit_portal.services.inbox import GroupCommitter, process_pending
+from didit_portal.services.inbox.receive import GroupCommitter, process_pending
 
 SECRET = "whsec_test_0123"
 URL = "/api/webhooks/didit"

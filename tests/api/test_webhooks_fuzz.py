@@ -17,7 +17,7 @@ from didit_portal.api.webhooks import webhook_routes
 from didit_portal.db import get_engine
 from didit_portal.didit.signatures import hmac_hex
 from didit_portal.models import InboxEvent
-from didit_portal.services.inbox import GroupCommitter
+from didit_portal.services.inbox.receive import GroupCommitter
 from tests.conftest import migrate
 
 SECRET = "whsec_fuzz"

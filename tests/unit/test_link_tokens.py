@@ -10,8 +10,8 @@ from pydantic import ValidationError
 from didit_portal.api.business import _field
 from didit_portal.api.business_schemas import DataRequestCreate, VerificationCreate
 from didit_portal.security import lookup_hash
-from didit_portal.services.linktoken import TOKEN_RE, derive_token, is_expired, token_hash
-from didit_portal.services.shares import ScopeError, parse_scopes
+from didit_portal.services.links.shares import ScopeError, parse_scopes
+from didit_portal.services.links.tokens import TOKEN_RE, derive_token, is_expired, token_hash
 
 
 def test_derived_tokens_are_stable_distinct_and_urlsafe() -> None:

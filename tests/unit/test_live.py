@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 
-from didit_portal.services import live, notify
+from didit_portal.realtime import tabs as live
+from didit_portal.services import notify
 from didit_portal.services.notify import SessionChanged
 
 

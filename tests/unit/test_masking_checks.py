@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 
-from didit_portal.services import checks, masking
+from didit_portal.services.review import checks, masking
 
 PII = ["Zoë", "Núñez-Øvrebø", "X1234567", "99887766Q", "1991-03-14", "zoe.nunez@example.com", "+34611222333",
        "611222333", "Calle Mayor 1", "28013", "83.44.120.7", "Sevilla"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from didit_portal.services import auth
+from didit_portal.services.access import accounts as auth
 from didit_portal.states.base import cookie_value
 
 

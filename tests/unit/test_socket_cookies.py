@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from reflex_base import constants
 
-from didit_portal.states import socket_cookies
+from didit_portal.realtime import cookies as socket_cookies
 
 COOKIE = "theme=dark; didit_portal_session=secret-token-value"
 

@@ -3,7 +3,7 @@
 Runs in its own process with the portal's environment (``PORTAL_DATA_DIR``, ``PORT``, ``PUBLIC_BASE_URL``), so it
 uses the portal's settings, secret key and database, and reaches the portal's embedded Didit sandbox over HTTP
 exactly as the portal does. It calls the same service functions as the business API
-(:func:`didit_portal.services.links.create_verification` / ``create_data_request``) and prints one JSON line.
+(:func:`didit_portal.services.links.verification.create_verification` / ``create_data_request``) and prints one JSON line.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from didit_portal.db import get_engine
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import DataTransferSession, ShareLink, VerificationSession
 from didit_portal.security import configure_keys
-from didit_portal.services import links
+from didit_portal.services.links import verification as links
 
 
 async def _verify(args: argparse.Namespace) -> dict[str, object]:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from didit_portal.services.auth import COOKIE_NAME, GENERIC_ERROR
+from didit_portal.services.access.accounts import COOKIE_NAME, GENERIC_ERROR
 from tests.browser.portal.conftest import REPO, STAFF_PASSWORD
 
 if TYPE_CHECKING:

@@ -1,6 +1,6 @@
 """Manual review: decisions sent to Didit (with four-eyes), the PDF report and audited views.
 
-Notes, assignment and the CSV export are in :mod:`didit_portal.services.casework`.
+Notes, assignment and the CSV export are in :mod:`didit_portal.services.review.casework`.
 
 A reviewer's decision never writes a status itself. It becomes a ``review_action`` row and goes to Didit's
 update-status; the status changes when Didit's webhook arrives through the inbox, and only then is the action
@@ -38,9 +38,10 @@ from didit_portal.models import (
     VerificationSession,
     utcnow,
 )
-from didit_portal.services import audit, notify, queue
-from didit_portal.services.auth import Principal, Unauthorized
-from didit_portal.services.sessions import latest_decision
+from didit_portal.services import audit, notify
+from didit_portal.services.access.accounts import Principal, Unauthorized
+from didit_portal.services.inbox.reports import latest_decision
+from didit_portal.services.review import queue
 
 log = logging.getLogger(__name__)
 

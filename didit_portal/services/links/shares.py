@@ -24,7 +24,7 @@ from didit_portal.didit.schemas import DataSessionCreated
 from didit_portal.models import DataTransferSession, ShareLink, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import notify
-from didit_portal.services.linktoken import aware, derive_token, is_expired, token_hash
+from didit_portal.services.links.tokens import aware, derive_token, is_expired, token_hash
 
 log = logging.getLogger(__name__)
 

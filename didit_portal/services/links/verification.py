@@ -1,8 +1,8 @@
-"""End-user links: ``/verify/{token}`` here, ``/share/{token}`` in :mod:`~didit_portal.services.shares` (re-exported).
+"""End-user verification links: ``/verify/{token}`` (share links: :mod:`~didit_portal.services.links.shares`).
 
 The business API and the end-user pages share these functions. A verification link follows one Didit session at a
 time; "start again" points it at a fresh one. Creating is idempotent per (vendor_data, workflow) while the link's
-session is unfinished, like Didit's own create. Tokens: see :mod:`didit_portal.services.linktoken`.
+session is unfinished, like Didit's own create. Tokens: see :mod:`didit_portal.services.links.tokens`.
 
 Database work runs in worker threads (the engine is synchronous); Didit calls are awaited between transactions,
 never inside one, so a slow Didit never holds a database lock.
@@ -28,8 +28,7 @@ from didit_portal.didit.schemas import ContactDetails, CreateSessionRequest, Ses
 from didit_portal.models import VerificationLink, VerificationSession, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import notify
-from didit_portal.services.linktoken import aware, derive_token, is_expired, token_hash
-from didit_portal.services.shares import (
+from didit_portal.services.links.shares import (
     SCOPES,
     ScopeError,
     create_data_request,
@@ -40,6 +39,7 @@ from didit_portal.services.shares import (
     share_url,
     share_view,
 )
+from didit_portal.services.links.tokens import aware, derive_token, is_expired, token_hash
 
 __all__ = [
     "LANGUAGES",

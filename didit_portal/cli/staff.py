@@ -23,7 +23,8 @@ from didit_portal.config import startup_check
 from didit_portal.db import get_engine, session_scope
 from didit_portal.models import StaffUser
 from didit_portal.security import configure_keys
-from didit_portal.services import audit, auth
+from didit_portal.services import audit
+from didit_portal.services.access import accounts as auth
 
 BOOTSTRAP_EMAIL = "admin@localhost"
 

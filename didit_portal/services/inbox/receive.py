@@ -5,7 +5,7 @@ each request gets its answer only after that commit — so every 200 is durable,
 instead of one per request. ``INSERT … ON CONFLICT DO NOTHING`` on the dedupe key makes duplicates (retries,
 fan-out, two workers racing on the same delivery) leave exactly one row.
 
-Processing path (:mod:`didit_portal.services.inbox_apply`): unprocessed rows are applied in arrival order, a
+Processing path (:mod:`didit_portal.services.inbox.process`): unprocessed rows are applied in arrival order, a
 batch per transaction that first claims its rows, so a crash between commit and processing only delays an event
 and two workers never apply it twice. The committer hands the parsed bodies of new rows to the processor, which
 spares it a decrypt and a parse. Listeners are told after the commit (:mod:`didit_portal.services.notify`).
@@ -30,7 +30,7 @@ from didit_portal.db import write_lock
 from didit_portal.models import utcnow
 from didit_portal.security import encrypt_text
 from didit_portal.services import notify
-from didit_portal.services.inbox_apply import (
+from didit_portal.services.inbox.process import (
     MAX_ATTEMPTS,
     SESSION_TYPES,
     PayloadCache,

@@ -12,7 +12,7 @@ import sys
 from didit_portal.config import startup_check
 from didit_portal.db import get_engine
 from didit_portal.security import configure_keys
-from didit_portal.services import tokens
+from didit_portal.services.access import api_tokens as tokens
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -103,7 +103,7 @@ def app() -> Any:
         RuntimeError: Before the app's lifespan started.
     """
     if _app is None:
-        raise RuntimeError("live push is not running (register didit_portal.services.live.running)")
+        raise RuntimeError("live push is not running (register didit_portal.realtime.tabs.running)")
     return _app
 
 
@@ -126,7 +126,7 @@ def socket_connected(rx_app: Any, client_token: str) -> bool:
     push to N tabs cost O(N²); the token manager's own ``token_to_socket`` dict is what it is built from. With
     Redis, that dict also caches records of sockets held by other workers; those are not ours to push to: the
     worker that holds a socket handled its page's on_load, so its own registry has the tab (and it alone holds
-    the tab's session cookie, see ``states/socket_cookies.py``).
+    the tab's session cookie, see ``realtime/cookies.py``).
 
     Args:
         rx_app: The ``rx.App`` (or None before start-up).

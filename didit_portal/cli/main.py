@@ -3,7 +3,7 @@
 Commands:
     reconcile   Check silent unfinished sessions against Didit and apply missed transitions (prints counts).
     tokens      Business-API bearer tokens: create --name N (printed once), list, revoke --name N.
-    users       Staff accounts: create, list, disable, bootstrap-admin, require-totp (see cli_staff.py).
+    users       Staff accounts: create, list, disable, bootstrap-admin, require-totp (see cli/staff.py).
     audit       verify [--anchor ID:HASH] | anchor: check the audit trail's hash chain, print its anchor.
 """
 
@@ -17,12 +17,13 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
-from didit_portal import cli_staff, cli_tokens
+from didit_portal.cli import staff as cli_staff
+from didit_portal.cli import tokens as cli_tokens
 from didit_portal.config import startup_check
 from didit_portal.db import get_engine
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.security import configure_keys
-from didit_portal.services.reconcile import reconcile
+from didit_portal.services.inbox.reconcile import reconcile
 
 
 async def _reconcile(silence_minutes: float, limit: int) -> dict[str, int]:

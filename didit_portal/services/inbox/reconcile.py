@@ -2,7 +2,7 @@
 
 Sessions that are not final and have been silent for a while are checked against Didit's decision endpoint,
 within the client's rate budget; a status Didit reports that we did not have is applied through the same
-:func:`~didit_portal.services.sessions.apply_report` path as webhooks, and counted as drift.
+:func:`~didit_portal.services.inbox.reports.apply_report` path as webhooks, and counted as drift.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from didit_portal.didit.client import DiditClient
 from didit_portal.didit.schemas import FINAL_STATUSES
 from didit_portal.models import VerificationSession, utcnow
 from didit_portal.services import notify
-from didit_portal.services.sessions import apply_report
+from didit_portal.services.inbox.reports import apply_report
 from didit_portal.services.tasks import running_task
 
 log = logging.getLogger(__name__)

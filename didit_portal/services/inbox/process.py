@@ -2,7 +2,8 @@
 
 Work that needs no lock — reading bodies (or taking them from the committer's :class:`PayloadCache`), validating
 decisions, encrypting what gets stored — happens before the write transaction; the transaction claims the rows
-and applies them with :func:`~didit_portal.services.sessions.apply_reports`. A failed batch is retried one event
+and applies them with
+    :func:`~didit_portal.services.inbox.reports.apply_reports`. A failed batch is retried one event
 per transaction; an event that keeps failing is left for an operator after :data:`MAX_ATTEMPTS`.
 """
 
@@ -22,7 +23,7 @@ from didit_portal.db import write_lock
 from didit_portal.models import InboxEvent, utcnow
 from didit_portal.security import DecryptionError, decrypt_text
 from didit_portal.services import notify
-from didit_portal.services.sessions import PreparedReport, Report, apply_reports, prepare_reports
+from didit_portal.services.inbox.reports import PreparedReport, Report, apply_reports, prepare_reports
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,8 @@ def process_pass(engine: Engine, limit: int = 200, cache: PayloadCache | None = 
     """Apply unprocessed inbox rows in arrival order, a batch per transaction.
 
     Work that needs no lock (reading bodies, validating decisions, encrypting what gets stored) happens first;
-    then one transaction claims the rows and applies them with :func:`~didit_portal.services.sessions.apply_reports`
+    then one transaction claims the rows and applies them with
+    :func:`~didit_portal.services.inbox.reports.apply_reports`
     (one commit, one fsync). If the batch fails, it rolls back and its events are retried one transaction each,
     so one bad event never blocks the others.
 

@@ -2,7 +2,7 @@
 
 The charts show sessions per day by status, the approval rate and the median time to a decision. Keyword-only
 query functions over ``verification_session`` (and ``status_transition`` for the time to a decision),
-under the same filters as the rows (:mod:`didit_portal.services.queue`). Counts scan the status index and grow
+under the same filters as the rows (:mod:`didit_portal.services.review.queue`). Counts scan the status index and grow
 with the table, so the page computes them off the event loop and caches them (``states/queue.py``).
 """
 
@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import StatusTransition
-from didit_portal.services.queue import DECIDED, VS, QueueFilter, aware, filter_conditions, is_broad_prefix
+from didit_portal.services.review.queue import DECIDED, VS, QueueFilter, aware, filter_conditions, is_broad_prefix
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """Casework around a review: notes, assignment, and the queue's CSV export.
 
 Every function checks the actor's role itself (the states check too) and writes its audit row in the caller's
-transaction, as in :mod:`didit_portal.services.review`.
+transaction, as in :mod:`didit_portal.services.review.actions`.
 """
 
 from __future__ import annotations
@@ -13,10 +13,11 @@ from typing import Any, Final
 from sqlmodel import Session, col, select
 
 from didit_portal.models import SessionNote, StaffUser, VerificationSession
-from didit_portal.services import audit, queue
-from didit_portal.services.auth import Principal
-from didit_portal.services.masking import mask_identifier
-from didit_portal.services.review import ReviewError, need_role
+from didit_portal.services import audit
+from didit_portal.services.access.accounts import Principal
+from didit_portal.services.review import queue
+from didit_portal.services.review.actions import ReviewError, need_role
+from didit_portal.services.review.masking import mask_identifier
 
 MAX_NOTE: Final = 5000
 MAX_EXPORT_ROWS: Final = 100_000

@@ -13,9 +13,11 @@ from sqlmodel import Session, col, select
 
 from didit_portal.db import get_engine
 from didit_portal.models import VerificationSession
-from didit_portal.services import queue, queue_stats
+from didit_portal.services.review import queue
 
 #: Counts per status are recomputed on pushes at most this often per tab (a burst of webhooks costs one count).
+from didit_portal.services.review import stats as queue_stats
+
 COUNTS_EVERY = 5.0
 _workflows: tuple[float, list[str]] = (0.0, [])
 

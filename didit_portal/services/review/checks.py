@@ -1,6 +1,7 @@
 """Turn a Didit decision into display cards: one per check, plain strings only (what browser state may hold).
 
-Pure functions. The caller masks the decision first for viewers (:func:`didit_portal.services.masking.mask_document`);
+Pure functions. The caller masks the decision first for viewers
+(:func:`didit_portal.services.review.masking.mask_document`);
 media URLs are never put in cards — a card only names which images exist, and the page fetches fresh URLs from
 Didit when a reviewer asks to see them (Didit's presigned URLs expire within hours).
 """

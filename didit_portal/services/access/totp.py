@@ -24,7 +24,7 @@ from sqlmodel import Session, col
 
 from didit_portal.models import StaffUser, utcnow
 from didit_portal.services import audit
-from didit_portal.services.auth import Principal
+from didit_portal.services.access.accounts import Principal
 
 ISSUER = "Didit Portal"
 

@@ -56,7 +56,7 @@ def install(rx_app: Any) -> None:
         return
     build = getattr(namespace, "_build_static_router_data", None)
     if build is None:
-        raise RuntimeError("Reflex's EventNamespace._build_static_router_data is gone: see states/socket_cookies.py")
+        raise RuntimeError("Reflex's EventNamespace._build_static_router_data is gone: see realtime/cookies.py")
 
     def build_without_cookie(sid: str, environ: dict[str, Any]) -> dict[str, Any]:
         data = build(sid, environ)

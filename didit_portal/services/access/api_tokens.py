@@ -17,7 +17,7 @@ from didit_portal.db import session_scope, write_lock
 from didit_portal.models import ApiToken, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import audit
-from didit_portal.services.linktoken import aware
+from didit_portal.services.links.tokens import aware
 
 #: Tokens start with this, so leaked ones are recognisable (secret scanners, logs).
 TOKEN_PREFIX = "dpk_"  # noqa: S105 -- a public marker, not a secret
