@@ -15,6 +15,7 @@ from sqlmodel import SQLModel
 import didit_portal.models  # noqa: F401 -- registers the tables on SQLModel.metadata
 from didit_portal.db import make_engine, normalise_url
 from didit_portal.config import get_settings
+from didit_portal.models import UTCDateTime
 from didit_portal.security import EncryptedJSON, EncryptedText
 
 config = context.config
@@ -37,6 +38,9 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
     if type_ == "type" and isinstance(obj, EncryptedText | EncryptedJSON):
         autogen_context.imports.add("import sqlalchemy as sa")
         return "sa.LargeBinary()"
+    if type_ == "type" and isinstance(obj, UTCDateTime):
+        autogen_context.imports.add("import sqlalchemy as sa")
+        return "sa.DateTime(timezone=True)"
     if type_ == "type" and obj.__class__.__module__.startswith("sqlmodel"):
         autogen_context.imports.add("import sqlmodel")
     return False

@@ -91,6 +91,38 @@ def get_engine(url: str | None = None) -> Engine:
 
 
 @contextmanager
+def reading(engine: Engine | None = None) -> Iterator[Session]:
+    """A read-only unit of work: a session that never commits (loaded objects stay usable after it closes).
+
+    Args:
+        engine: Engine to use; the configured one by default.
+
+    Yields:
+        An open :class:`sqlmodel.Session`; whatever it wrote is rolled back at the end.
+    """
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        yield session
+
+
+@contextmanager
+def writing(engine: Engine | None = None) -> Iterator[Session]:
+    """A write transaction: this process's SQLite write lock (:func:`write_lock`), then commit or roll back.
+
+    The one way code outside the hot paths writes: taking the lock before the transaction keeps a worker's
+    threads from sleeping in SQLite's busy handler, and commit-on-success keeps audit rows with their change.
+
+    Args:
+        engine: Engine to use; the configured one by default.
+
+    Yields:
+        An open :class:`sqlmodel.Session`, committed when the block ends without an exception.
+    """
+    engine = engine or get_engine()
+    with write_lock(engine), session_scope(engine) as session:
+        yield session
+
+
+@contextmanager
 def session_scope(engine: Engine | None = None) -> Iterator[Session]:
     """A session that commits on success and rolls back on error.
 

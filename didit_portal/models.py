@@ -11,6 +11,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, BigInteger, Column, DateTime, Index, UniqueConstraint
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 from didit_portal.security import EncryptedJSON, EncryptedText
@@ -19,6 +21,31 @@ from didit_portal.security import EncryptedJSON, EncryptedText
 def utcnow() -> datetime:
     """Timezone-aware now, the only kind of timestamp stored here."""
     return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp column that always reads back timezone-aware, in UTC.
+
+    PostgreSQL's ``timestamptz`` keeps the zone, but SQLite stores text without it and hands back naive values;
+    this type makes both databases return the same thing, so no caller needs an ``aware()`` helper. Naive values
+    written by older code are taken as UTC. At the database level it is ``DateTime(timezone=True)``: migrations
+    render it so (``alembic/env.py``) and the schema does not change.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Normalise to UTC before storing."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        """Attach UTC to what SQLite returns naive."""
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 class VerificationSession(SQLModel, table=True):
     """One Didit verification session as the portal knows it (kept true by webhooks and reconciliation)."""
@@ -52,11 +79,11 @@ class VerificationSession(SQLModel, table=True):
     email_hash: str | None = Field(default=None, index=True, max_length=64)
     #: Staff member the session is assigned to.
     assigned_to: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True,
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
                                                                              nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     #: Last time we heard anything about it (webhook or API): reconciliation picks silent ones.
-    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True,
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
                                                                                nullable=False))
 
 class Decision(SQLModel, table=True):
@@ -74,7 +101,7 @@ class Decision(SQLModel, table=True):
     is_latest: bool = Field(default=True)
     has_warnings: bool = Field(default=False, index=True)
     payload: Any = Field(default=None, sa_column=Column(EncryptedJSON, nullable=False))
-    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 class InboxEvent(SQLModel, table=True):
     """A verified webhook delivery, committed before it is acknowledged; processed afterwards."""
@@ -92,8 +119,8 @@ class InboxEvent(SQLModel, table=True):
     event_created_at: int = Field(default=0, sa_type=BigInteger)
     signature_kind: str = Field(max_length=8)
     body: Any = Field(default=None, sa_column=Column(EncryptedText, nullable=False))
-    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    processed_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), index=True,
+    received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    processed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True,
                                                                           nullable=True))
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, max_length=500)
@@ -113,7 +140,7 @@ class StatusTransition(SQLModel, table=True):
     #: False when the event arrived after a newer one and so did not change the current status.
     applied: bool = Field(default=True)
     inbox_event_id: int | None = Field(default=None)
-    recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 class DataTransferSession(SQLModel, table=True):
     """An Auth + Data (data transfer) session: scopes requested, status, and the shared data once confirmed."""
@@ -127,9 +154,9 @@ class DataTransferSession(SQLModel, table=True):
     session_token: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     url: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     user_data: Any = Field(default=None, sa_column=Column(EncryptedJSON, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True,
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
                                                                              nullable=False))
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ApiToken(SQLModel, table=True):
@@ -142,9 +169,9 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     #: First characters of the token, to recognise it in listings.
     prefix: str = Field(max_length=16)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_used_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    revoked_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class VerificationLink(SQLModel, table=True):
@@ -167,8 +194,8 @@ class VerificationLink(SQLModel, table=True):
     email: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     metadata_: Any = Field(default=None, sa_column=Column("metadata", EncryptedJSON, nullable=True))
     api_token_id: int | None = Field(default=None, foreign_key="api_token.id")
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), index=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), index=True, nullable=False))
 
 
 class ShareLink(SQLModel, table=True):
@@ -183,8 +210,8 @@ class ShareLink(SQLModel, table=True):
     data_session_id: str | None = Field(default=None, foreign_key="data_transfer_session.session_id",
                                         max_length=64)
     api_token_id: int | None = Field(default=None, foreign_key="api_token.id")
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), index=True, nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), index=True, nullable=False))
 
 
 class StaffUser(SQLModel, table=True):
@@ -203,10 +230,10 @@ class StaffUser(SQLModel, table=True):
     #: The RFC 6238 time step of the last code accepted: a code is good once (no replay within its window).
     totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
     failed_logins: int = Field(default=0)
-    locked_until: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_login_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
-    disabled_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class StaffSession(SQLModel, table=True):
@@ -216,11 +243,11 @@ class StaffSession(SQLModel, table=True):
 
     token_hash: str = Field(primary_key=True, max_length=64)
     user_id: int = Field(foreign_key="staff_user.id", index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
-    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     #: Absolute end (12 h after login); the idle limit is checked against ``last_seen_at``.
-    expires_at: datetime = Field(sa_column=Column(DateTime(timezone=True), nullable=False))
-    ended_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False))
+    ended_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     #: False until the TOTP step is passed, when the user has a second factor.
     second_factor_ok: bool = Field(default=True)
 
@@ -231,7 +258,7 @@ class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), index=True,
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
                                                                      nullable=False))
     actor_id: int | None = Field(default=None, index=True)
     actor_email: str | None = Field(default=None, max_length=255)
@@ -254,7 +281,7 @@ class SessionNote(SQLModel, table=True):
     session_id: str = Field(foreign_key="verification_session.session_id", index=True, max_length=36)
     author_id: int = Field(foreign_key="staff_user.id")
     body: str = Field(sa_column=Column(EncryptedText, nullable=False))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
 class ReviewAction(SQLModel, table=True):
@@ -268,13 +295,13 @@ class ReviewAction(SQLModel, table=True):
     reason: str = Field(sa_column=Column(EncryptedText, nullable=False))
     nodes_to_resubmit: Any = Field(default=None, sa_type=JSON)
     requested_by: int = Field(foreign_key="staff_user.id")
-    requested_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True),
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
                                                                                nullable=False))
     #: ``pending_approval`` (four-eyes) | ``rejected`` | ``sent`` (waiting for Didit's webhook) | ``confirmed``
     #: | ``failed``.
     state: str = Field(index=True, max_length=24)
     approved_by: int | None = Field(default=None, foreign_key="staff_user.id")
-    decided_at: datetime | None = Field(default=None, sa_column=Column(DateTime(timezone=True), nullable=True))
+    decided_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     error: str | None = Field(default=None, max_length=500)
 
 
@@ -285,5 +312,5 @@ class AppSetting(SQLModel, table=True):
 
     key: str = Field(primary_key=True, max_length=64)
     value: Any = Field(default=None, sa_type=JSON)
-    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(DateTime(timezone=True), nullable=False))
+    updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_by: int | None = Field(default=None)
