@@ -36,7 +36,7 @@ export REFLEX_BUN_PATH := $(BUN)
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
-.PHONY: help venv bun check-config migrate run dev test-deps lint test test-fast test-browser bench-deps bench bench-short clean
+.PHONY: help venv bun check-config migrate run dev test-deps lint format test test-fast test-browser bench-deps bench bench-short clean
 
 help:  ## List the targets.
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-13s %s\n", $$1, $$2}'
@@ -119,20 +119,28 @@ $(DEV_STAMP): $(RUNTIME_STAMP) requirements-dev.txt
 	$(BIN)/python -m pip install -qq --disable-pip-version-check -r requirements-dev.txt
 	touch $@
 
-lint: $(DEV_STAMP)  ## ruff check and pyright (both run; fails if either fails).
+lint: $(DEV_STAMP)  ## ruff check, ruff format --check and pyright (all run; fails if any fails).
 	@rc=0
 	echo "==> ruff check"
 	$(BIN)/ruff check . || rc=1
+	echo "==> ruff format --check"
+	$(BIN)/ruff format --check . || rc=1
 	echo "==> pyright"
 	$(BIN)/pyright || rc=1
 	exit "$$rc"
 
+format: $(DEV_STAMP)  ## Format the code (ruff format) and apply ruff's safe fixes.
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
 # One pytest process per tier. Unit, API and sandbox tests share one; browser tests start real servers and run
-# in a second one (Reflex apps, pytest-asyncio's loop and Playwright's must not share a process). A tier that
-# collects no test says so loudly instead of failing the run; .ci/run fails when no tier ran any test.
+# in a second one (Reflex apps, pytest-asyncio's loop and Playwright's must not share a process). Each tier
+# announces itself with a "==> pytest tier NAME:" line, which .ci/summarise.py files pytest's summary line under.
+# A tier that collects no test FAILS (pytest's exit status 5 is kept): a tier gone empty must not go green.
 define pytest_tier
-rc=0; $(BIN)/pytest $(2) || rc=$$?
-if [ "$$rc" = 5 ]; then echo "==> $(1) tier: NO TESTS COLLECTED"; rc=0; fi
+echo "==> pytest tier $(1): $(2)"
+rc=0; $(BIN)/pytest $(3) || rc=$$?
+if [ "$$rc" = 5 ]; then echo "==> $(1) tier: NO TESTS COLLECTED: the tier fails"; fi
 exit "$$rc"
 endef
 
@@ -143,13 +151,13 @@ test: test-deps bun  ## Install what the tests need, lint, then run every test t
 	$(MAKE) test-browser || rc=1
 	exit "$$rc"
 
-test-fast: $(DEV_STAMP)  ## Unit, API and sandbox tests (no browser).
-	@echo "==> pytest: unit, API and sandbox tier"
-	$(call pytest_tier,fast,-q -m "not browser" --ignore=tests/browser tests)
+test-fast: $(DEV_STAMP)  ## Unit, API and sandbox tests (no browser; needs the machine's PostgreSQL and Redis).
+	@# Names the server versions the run uses; a missing server fails the tier here, in one line.
+	$(BIN)/python -m tests.servers
+	$(call pytest_tier,fast,unit + API + sandbox tests,-q -m "not browser" --ignore=tests/browser tests)
 
 test-browser: test-deps bun  ## Browser tests (Chromium drives the real portal and sandbox pages).
-	@echo "==> pytest: browser tier"
-	$(call pytest_tier,browser,-q tests/browser)
+	@$(call pytest_tier,browser,Chromium against the real portal and sandbox pages,-q tests/browser)
 
 # --- Benchmarks (by hand; figures and method in docs/PERFORMANCE.md) -----------------------------------------
 
@@ -161,14 +169,19 @@ bench-deps: test-deps bun  ## Install what the benchmarks need besides the test 
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq wrk >/dev/null
 	fi
 
-bench: bench-deps  ## Every benchmark at full length (a quarter of an hour or so: the queue one seeds 1M rows).
+# Both produce every figure docs/PERFORMANCE.md states that is not marked there as a one-off measurement.
+bench: bench-deps  ## Every benchmark at full length (half an hour or so: the queue ones seed 1M rows each).
 	$(BIN)/python bench/queue.py
+	$(BIN)/python bench/queue.py --db postgresql
 	$(BIN)/python bench/webhook_ingest.py --db both
+	$(BIN)/python -m bench.ingest_profile --db both
 	$(BIN)/python -m bench.push_latency --rounds 40
 
 bench-short: bench-deps  ## Every benchmark in its short mode (a smoke run of a few minutes; figures are rough).
 	$(BIN)/python bench/queue.py --sizes 2000,20000 --repeat 5
-	$(BIN)/python bench/webhook_ingest.py --short --db sqlite
+	$(BIN)/python bench/queue.py --sizes 2000,20000 --repeat 5 --db postgresql
+	$(BIN)/python bench/webhook_ingest.py --short --db both
+	$(BIN)/python -m bench.ingest_profile --short --db both
 	$(BIN)/python -m bench.push_latency --rounds 5
 
 clean:  ## Remove generated build output (keeps .venv, .tools and the database).

@@ -47,8 +47,9 @@ def render_item(type_: str, obj: Any, autogen_context: Any) -> str | bool:
 
 
 def run_migrations_offline() -> None:
-    context.configure(url=_url(), target_metadata=target_metadata, literal_binds=True, render_item=render_item,
-                      render_as_batch=True)
+    context.configure(
+        url=_url(), target_metadata=target_metadata, literal_binds=True, render_item=render_item, render_as_batch=True
+    )
     with context.begin_transaction():
         context.run_migrations()
 
@@ -56,16 +57,18 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     connection = config.attributes.get("connection")
     if connection is not None:
-        context.configure(connection=connection, target_metadata=target_metadata, render_item=render_item,
-                          render_as_batch=True)
+        context.configure(
+            connection=connection, target_metadata=target_metadata, render_item=render_item, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
         return
     engine = make_engine(_url())
     with engine.connect() as conn:
         # render_as_batch: SQLite can't ALTER most things; batch mode rebuilds tables and is a no-op on PostgreSQL.
-        context.configure(connection=conn, target_metadata=target_metadata, render_item=render_item,
-                          render_as_batch=True)
+        context.configure(
+            connection=conn, target_metadata=target_metadata, render_item=render_item, render_as_batch=True
+        )
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

@@ -21,12 +21,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from didit_portal.api.webhooks import webhook_routes
+from didit_portal.api import webhooks
 from didit_portal.db import get_engine
 from didit_portal.didit.signatures import hmac_hex
 from didit_portal.security import configure_keys
-from didit_portal.services import gctune
-from didit_portal.services.inbox import receive as inbox
+from didit_portal.services import gctune, inbox
 
 SECRET = os.environ.get("BENCH_SECRET", "bench_secret")
 configure_keys(b"bench-key-0123456789-0123456789-0123456789")
@@ -59,7 +58,9 @@ async def lifespan(_: Starlette) -> AsyncIterator[None]:
 
 
 app = Starlette(
-    routes=[*webhook_routes(committer=committer, secret=lambda: SECRET, allow=lambda: (True, True, True)),
-            Route("/baseline", baseline, methods=["POST"]), Route("/empty", empty, methods=["POST"])],
+    routes=[*webhooks.ROUTES, Route("/baseline", baseline, methods=["POST"]), Route("/empty", empty, methods=["POST"])],
     lifespan=lifespan,
+)
+webhooks.install(
+    app, webhooks.WebhookContext(committer=committer, secret=lambda: SECRET, allow=lambda: (True, True, True))
 )

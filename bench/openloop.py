@@ -50,9 +50,11 @@ async def main(url: str, lines: list[list[str]], rate: float, seconds: float, co
         nonlocal ok
         ts, v2, raw, simple, body = lines[n]
         data = body.encode("ascii")
-        head = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\nX-Timestamp: {ts}\r\nX-Signature-V2: {v2}\r\n"
-                f"X-Signature: {raw}\r\nX-Signature-Simple: {simple}\r\n\r\n").encode("ascii")
+        head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\nX-Timestamp: {ts}\r\nX-Signature-V2: {v2}\r\n"
+            f"X-Signature: {raw}\r\nX-Signature-Simple: {simple}\r\n\r\n"
+        ).encode("ascii")
         conn = await idle.get()
         try:
             status = await _request(*conn, head, data)

@@ -56,10 +56,22 @@ PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
 PAGE = queue.PAGE_SIZE
 DEEP_PAGE = 10_000
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-STATUSES = [("Approved", 50), ("Declined", 15), ("Not Started", 10), ("Expired", 8), ("In Review", 5),
-            ("In Progress", 5), ("Abandoned", 5), ("Resubmitted", 1), ("Kyc Expired", 1)]
-WORKFLOWS = ["6f1d2c3b-4a59-4e68-9d7c-8b0a1f2e3d4c", "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f",
-             "9a1e5c37-2f4b-4d8e-a6c1-3b7d0e9f2a11"]
+STATUSES = [
+    ("Approved", 50),
+    ("Declined", 15),
+    ("Not Started", 10),
+    ("Expired", 8),
+    ("In Review", 5),
+    ("In Progress", 5),
+    ("Abandoned", 5),
+    ("Resubmitted", 1),
+    ("Kyc Expired", 1),
+]
+WORKFLOWS = [
+    "6f1d2c3b-4a59-4e68-9d7c-8b0a1f2e3d4c",
+    "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f",
+    "9a1e5c37-2f4b-4d8e-a6c1-3b7d0e9f2a11",
+]
 #: Composite indexes proposed to the lead: each filter's equality column, then the keyset columns.
 PROPOSED = {
     "ix_vs_status_created_session": "(status, created_at, session_id)",
@@ -101,14 +113,32 @@ def _rows(n: int, seed: int = 1) -> list[tuple]:
         roll = rng.random()
         assigned = ME if roll < 0.02 else (2 if roll < 0.10 else None)
         email = lookup_hash(f"person{i}@example.com") if i % 3 == 0 else None
-        out.append((str(uuid.UUID(int=rng.getrandbits(128), version=4)), i + 1, WORKFLOWS[i % 3],
-                    f"user-{i:07d}", statuses[i], 0, "sandbox", "webhook", False, rng.random() < 0.12, email,
-                    assigned, stamp, stamp, stamp))
+        out.append(
+            (
+                str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+                i + 1,
+                WORKFLOWS[i % 3],
+                f"user-{i:07d}",
+                statuses[i],
+                0,
+                "sandbox",
+                "webhook",
+                False,
+                rng.random() < 0.12,
+                email,
+                assigned,
+                stamp,
+                stamp,
+                stamp,
+            )
+        )
     return out
 
 
-COLUMNS = ("session_id, session_number, workflow_id, vendor_data, status, status_event_at, environment, origin, "
-           "decision_missing, has_warnings, email_hash, assigned_to, created_at, updated_at, last_seen_at")
+COLUMNS = (
+    "session_id, session_number, workflow_id, vendor_data, status, status_event_at, environment, origin, "
+    "decision_missing, has_warnings, email_hash, assigned_to, created_at, updated_at, last_seen_at"
+)
 
 
 def _migrate(url: str) -> None:
@@ -119,8 +149,11 @@ def _migrate(url: str) -> None:
 
 
 def _staff_sql() -> list[str]:
-    return [f"INSERT INTO staff_user (id, email, password_hash, role, totp_enabled, failed_logins, created_at) "
-            f"VALUES ({i}, 'r{i}@example.com', 'x', 'reviewer', false, 0, '2026-01-01 00:00:00')" for i in (1, 2)]
+    return [
+        f"INSERT INTO staff_user (id, email, password_hash, role, totp_enabled, failed_logins, created_at) "
+        f"VALUES ({i}, 'r{i}@example.com', 'x', 'reviewer', false, 0, '2026-01-01 00:00:00')"
+        for i in (1, 2)
+    ]
 
 
 def seed_sqlite(path: Path, n: int, proposed: bool) -> str:
@@ -136,7 +169,7 @@ def seed_sqlite(path: Path, n: int, proposed: bool) -> str:
     rows = _rows(n)
     marks = ",".join("?" * 15)
     for start in range(0, n, 50_000):
-        conn.executemany(f"INSERT INTO verification_session ({COLUMNS}) VALUES ({marks})", rows[start:start + 50_000])
+        conn.executemany(f"INSERT INTO verification_session ({COLUMNS}) VALUES ({marks})", rows[start : start + 50_000])
     if proposed:
         for name, cols in PROPOSED.items():
             conn.execute(f"CREATE INDEX {name} ON verification_session {cols}")
@@ -159,8 +192,10 @@ def seed_postgres(n: int, proposed: bool) -> tuple[str, str]:
             conn.execute(sql)
         buf = io.StringIO()
         for r in _rows(n):
-            buf.write("\t".join("\\N" if v is None else (("t" if v else "f") if isinstance(v, bool) else str(v))
-                                for v in r) + "\n")
+            buf.write(
+                "\t".join("\\N" if v is None else (("t" if v else "f") if isinstance(v, bool) else str(v)) for v in r)
+                + "\n"
+            )
         buf.seek(0)
         with conn.cursor().copy(f"COPY verification_session ({COLUMNS}) FROM STDIN") as copy:
             copy.write(buf.read())
@@ -200,10 +235,14 @@ def _deep_cursor(db: Session, f: QueueFilter) -> tuple[Cursor | None, int]:
     if page <= 1:
         return None, 1
     vs = queue.VS
-    row = db.execute(select(col(vs.created_at), col(vs.session_id)).where(and_(true(), *conditions))
-                     .order_by(col(vs.created_at).desc(), col(vs.session_id).desc())
-                     .offset((page - 1) * PAGE - 1).limit(1)).one()
-    return Cursor(queue.aware(row[0]), row[1]), page
+    row = db.execute(
+        select(col(vs.created_at), col(vs.session_id))
+        .where(and_(true(), *conditions))
+        .order_by(col(vs.created_at).desc(), col(vs.session_id).desc())
+        .offset((page - 1) * PAGE - 1)
+        .limit(1)
+    ).one()
+    return Cursor(row[0], row[1]), page
 
 
 def measure(urls: dict[int, str], repeat: int) -> dict[int, dict[str, dict[str, float]]]:
@@ -217,13 +256,16 @@ def measure(urls: dict[int, str], repeat: int) -> dict[int, dict[str, dict[str, 
             for n, db in sessions.items():
                 cursor, page = _deep_cursor(db, f)
                 results[n][name] = {"deep_page": page}
-                fns += [lambda db=db, f=f: queue.fetch_page(db, filters=f),
-                        lambda db=db, f=f, c=cursor: queue.fetch_page(db, filters=f, after=c)]
+                fns += [
+                    lambda db=db, f=f: queue.fetch_page(db, filters=f),
+                    lambda db=db, f=f, c=cursor: queue.fetch_page(db, filters=f, after=c),
+                ]
                 labels += [(n, "first"), (n, "deep")]
             for (n, kind), ms in zip(labels, _timed(*fns, repeat=repeat), strict=True):
                 results[n][name][kind] = ms
-        counts = _timed(*[lambda db=db: queue_stats.status_counts(db) for db in sessions.values()],
-                        repeat=max(3, repeat // 3))
+        counts = _timed(
+            *[lambda db=db: queue_stats.status_counts(db) for db in sessions.values()], repeat=max(3, repeat // 3)
+        )
         for n, ms in zip(sessions, counts, strict=True):
             results[n]["counts per status (all)"] = {"first": ms, "deep": float("nan"), "deep_page": 0}
     finally:
@@ -235,12 +277,15 @@ def measure(urls: dict[int, str], repeat: int) -> dict[int, dict[str, dict[str, 
 
 
 def report(db_kind: str, small: int, large: int, a: dict, b: dict, *, proposed: bool, seed_s: float) -> str:
-    lines = [f"{db_kind}, page size {PAGE}, median of runs, ms; deep = page {DEEP_PAGE:,} by keyset "
-             f"(or the last page when fewer){' — with the proposed indexes' if proposed else ''}; "
-             f"seeding {large:,} took {seed_s:.0f} s", "",
-             f"| filter | {small // 1000}k first | {small // 1000}k deep (page) | {large // 1000}k first | "
-             f"{large // 1000}k deep (page) | big/small first | big/small deep | deep/first at big |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"{db_kind}, page size {PAGE}, median of runs, ms; deep = page {DEEP_PAGE:,} by keyset "
+        f"(or the last page when fewer){' — with the proposed indexes' if proposed else ''}; "
+        f"seeding {large:,} took {seed_s:.0f} s",
+        "",
+        f"| filter | {small // 1000}k first | {small // 1000}k deep (page) | {large // 1000}k first | "
+        f"{large // 1000}k deep (page) | big/small first | big/small deep | deep/first at big |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     worst = {"size": 0.0, "depth": 0.0}
     for name, x in a.items():
         y = b[name]
@@ -252,10 +297,15 @@ def report(db_kind: str, small: int, large: int, a: dict, b: dict, *, proposed: 
         depth = y["deep"] / y["first"]
         worst["size"] = max(worst["size"], size_first, size_deep)
         worst["depth"] = max(worst["depth"], depth)
-        lines.append(f"| {name} | {x['first']:.2f} | {x['deep']:.2f} ({x['deep_page']:,.0f}) | {y['first']:.2f} | "
-                     f"{y['deep']:.2f} ({y['deep_page']:,.0f}) | {size_first:.2f} | {size_deep:.2f} | {depth:.2f} |")
-    lines += ["", f"Worst page-query ratio {large // 1000}k/{small // 1000}k: **{worst['size']:.2f}** (target ≤ 2); "
-              f"worst deep/first: **{worst['depth']:.2f}** (target ≤ 2)."]
+        lines.append(
+            f"| {name} | {x['first']:.2f} | {x['deep']:.2f} ({x['deep_page']:,.0f}) | {y['first']:.2f} | "
+            f"{y['deep']:.2f} ({y['deep_page']:,.0f}) | {size_first:.2f} | {size_deep:.2f} | {depth:.2f} |"
+        )
+    lines += [
+        "",
+        f"Worst page-query ratio {large // 1000}k/{small // 1000}k: **{worst['size']:.2f}** (target ≤ 2); "
+        f"worst deep/first: **{worst['depth']:.2f}** (target ≤ 2).",
+    ]
     return "\n".join(lines)
 
 
@@ -281,16 +331,20 @@ def write_section(path: Path, db_kind: str, body: str, *, proposed: bool = False
     current = path.read_text() if path.exists() else "# Performance\n"
     match = re.search(r"(?ms)^## Queue\n.*?(?=^## |\Z)", current)
     section = match.group(0) if match else f"## Queue\n\n{INTRO}\n"
-    title = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[db_kind] + (" with the proposed indexes" if proposed
-                                                                         else "")
+    title = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}[db_kind] + (
+        " with the proposed indexes" if proposed else ""
+    )
     sub = f"### {title}\n\n{body}\n"
     if re.search(rf"(?m)^### {title}\n", section):
         section = re.sub(rf"(?ms)^### {title}\n.*?(?=^### |\Z)", lambda _m: sub + "\n", section, count=1)
     else:
         section = section.rstrip("\n") + "\n\n" + sub
     section = section.rstrip("\n") + "\n\n"
-    current = current[:match.start()] + section + current[match.end():] if match else (
-        current.rstrip("\n") + "\n\n" + section)
+    current = (
+        current[: match.start()] + section + current[match.end() :]
+        if match
+        else (current.rstrip("\n") + "\n\n" + section)
+    )
     path.write_text(current.rstrip("\n") + "\n")
 
 
@@ -321,8 +375,7 @@ def main() -> None:
         finally:
             for name in pg_names:
                 drop_postgres(name)
-    body = report(args.db, small, large, results[small], results[large], proposed=args.proposed_indexes,
-                  seed_s=seed_s)
+    body = report(args.db, small, large, results[small], results[large], proposed=args.proposed_indexes, seed_s=seed_s)
     print(body)
     if args.write:
         write_section(args.write, args.db, body, proposed=args.proposed_indexes)

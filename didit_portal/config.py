@@ -14,11 +14,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, PrivateAttr, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-#: Path under the portal's origin where the embedded Didit sandbox is mounted (same-origin hosted page).
-SANDBOX_PREFIX = "/didit-sandbox"
+from didit_portal import routes
+
+#: Path under the portal's origin where the embedded Didit sandbox is mounted (same-origin hosted page); the
+#: value lives with every other path in :mod:`didit_portal.routes`, the name stays here for its importers.
+SANDBOX_PREFIX = routes.SANDBOX_PREFIX
 #: The API key the embedded sandbox accepts. Not a secret: the sandbox holds no real data and only listens
 #: where the portal does; real Didit keys come from ``DIDIT_API_KEY``.
 EMBEDDED_SANDBOX_API_KEY = "sbx_local_embedded_key"
@@ -72,8 +75,15 @@ class Settings(BaseSettings):
     #: Lifetime of a ``/share/{token}`` Auth + Data link (hours); its Didit session is refreshed within it.
     share_link_ttl_hours: float = 168.0
 
+    # Whether the operator configured each Didit origin (environment, ``.env`` or an argument). Recorded before
+    # the validator below normalises the URLs, because assigning a field adds it to ``model_fields_set``.
+    _base_url_configured: bool = PrivateAttr(default=False)
+    _auth_base_url_configured: bool = PrivateAttr(default=False)
+
     @model_validator(mode="after")
     def _resolve_mode(self) -> Settings:
+        self._base_url_configured = "didit_base_url" in self.model_fields_set
+        self._auth_base_url_configured = "didit_auth_base_url" in self.model_fields_set
         if self.didit_mode is None:
             self.didit_mode = "live" if self.didit_api_key else "sandbox"
         self.didit_base_url = _strip_v3(self.didit_base_url)
@@ -96,14 +106,14 @@ class Settings(BaseSettings):
     @property
     def effective_base_url(self) -> str:
         """Didit verification API origin: the embedded sandbox unless configured otherwise."""
-        if self.is_sandbox and "DIDIT_BASE_URL" not in os.environ:
+        if self.is_sandbox and not self._base_url_configured:
             return self.internal_url + SANDBOX_PREFIX
         return self.didit_base_url
 
     @property
     def effective_auth_base_url(self) -> str:
         """Didit Auth (apx) origin: the embedded sandbox unless configured otherwise."""
-        if self.is_sandbox and "DIDIT_AUTH_BASE_URL" not in os.environ:
+        if self.is_sandbox and not self._auth_base_url_configured:
             return self.internal_url + SANDBOX_PREFIX
         return self.didit_auth_base_url
 
@@ -157,7 +167,8 @@ class Settings(BaseSettings):
 
 
 def _strip_v3(url: str) -> str:
-    # didit-sdk's DIDIT_BASE_URL ends in /v3; ours is the origin (contract §1 "Trap"). Accept either.
+    # didit-sdk's DIDIT_BASE_URL ends in /v3 (its default: https://verification.didit.me/v3); ours is the origin.
+    # Accept either.
     url = url.rstrip("/")
     return url[: -len("/v3")] if url.endswith("/v3") else url
 

@@ -127,27 +127,49 @@ _ES: Final[dict[str, str]] = {
     "share.refreshing": "Renovando el código…",
 }
 
-#: Plain words for Auth + Data scopes (contract §8), per language.
+#: Plain words for Auth + Data scopes (https://docs.didit.me/auth-and-data/data-transfer/user-scopes), per language.
 SCOPE_WORDS: Final[dict[str, dict[str, str]]] = {
     "en": {
-        "openid": "Sign-in with your Didit account", "user_id": "A stable user id for this website",
-        "picture": "Your profile picture", "pictures": "Your profile picture", "names": "Your name",
-        "email": "Your email address", "phone": "Your phone number", "gender": "Your gender",
-        "document_detail": "Details of your identity document", "birthdate": "Your date of birth",
-        "address": "Your address", "bank_account": "Your bank account", "preferences": "Your preferences",
-        "is_verified": "Whether your identity is verified", "is_over_18": "Whether you are over 18",
-        "is_over_21": "Whether you are over 21", "instagram_account": "Your Instagram account",
-        "x_account": "Your X account", "tiktok_account": "Your TikTok account",
+        "openid": "Sign-in with your Didit account",
+        "user_id": "A stable user id for this website",
+        "picture": "Your profile picture",
+        "pictures": "Your profile picture",
+        "names": "Your name",
+        "email": "Your email address",
+        "phone": "Your phone number",
+        "gender": "Your gender",
+        "document_detail": "Details of your identity document",
+        "birthdate": "Your date of birth",
+        "address": "Your address",
+        "bank_account": "Your bank account",
+        "preferences": "Your preferences",
+        "is_verified": "Whether your identity is verified",
+        "is_over_18": "Whether you are over 18",
+        "is_over_21": "Whether you are over 21",
+        "instagram_account": "Your Instagram account",
+        "x_account": "Your X account",
+        "tiktok_account": "Your TikTok account",
     },
     "es": {
-        "openid": "Iniciar sesión con tu cuenta de Didit", "user_id": "Un identificador estable para este sitio web",
-        "picture": "Tu foto de perfil", "pictures": "Tu foto de perfil", "names": "Tu nombre",
-        "email": "Tu correo electrónico", "phone": "Tu número de teléfono", "gender": "Tu género",
-        "document_detail": "Los datos de tu documento de identidad", "birthdate": "Tu fecha de nacimiento",
-        "address": "Tu dirección", "bank_account": "Tu cuenta bancaria", "preferences": "Tus preferencias",
-        "is_verified": "Si tu identidad está verificada", "is_over_18": "Si eres mayor de 18 años",
-        "is_over_21": "Si eres mayor de 21 años", "instagram_account": "Tu cuenta de Instagram",
-        "x_account": "Tu cuenta de X", "tiktok_account": "Tu cuenta de TikTok",
+        "openid": "Iniciar sesión con tu cuenta de Didit",
+        "user_id": "Un identificador estable para este sitio web",
+        "picture": "Tu foto de perfil",
+        "pictures": "Tu foto de perfil",
+        "names": "Tu nombre",
+        "email": "Tu correo electrónico",
+        "phone": "Tu número de teléfono",
+        "gender": "Tu género",
+        "document_detail": "Los datos de tu documento de identidad",
+        "birthdate": "Tu fecha de nacimiento",
+        "address": "Tu dirección",
+        "bank_account": "Tu cuenta bancaria",
+        "preferences": "Tus preferencias",
+        "is_verified": "Si tu identidad está verificada",
+        "is_over_18": "Si eres mayor de 18 años",
+        "is_over_21": "Si eres mayor de 21 años",
+        "instagram_account": "Tu cuenta de Instagram",
+        "x_account": "Tu cuenta de X",
+        "tiktok_account": "Tu cuenta de TikTok",
     },
 }
 
@@ -211,7 +233,7 @@ def strings(lang: str, prefix: str) -> dict[str, str]:
     Returns:
         Mapping of the remaining key to its translation.
     """
-    return {key[len(prefix):]: t(lang, key) for key in _EN if key.startswith(prefix)}
+    return {key[len(prefix) :]: t(lang, key) for key in _EN if key.startswith(prefix)}
 
 
 def status_message(lang: str, status: str, *, on_phone: bool = False) -> tuple[str, str]:

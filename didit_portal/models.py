@@ -47,6 +47,7 @@ class UTCDateTime(TypeDecorator[datetime]):
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
+
 class VerificationSession(SQLModel, table=True):
     """One Didit verification session as the portal knows it (kept true by webhooks and reconciliation)."""
 
@@ -79,12 +80,11 @@ class VerificationSession(SQLModel, table=True):
     email_hash: str | None = Field(default=None, index=True, max_length=64)
     #: Staff member the session is assigned to.
     assigned_to: int | None = Field(default=None, foreign_key="staff_user.id", index=True)
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
-                                                                             nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     #: Last time we heard anything about it (webhook or API): reconciliation picks silent ones.
-    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
-                                                                               nullable=False))
+    last_seen_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False))
+
 
 class Decision(SQLModel, table=True):
     """A decision document received for a session; the newest per session has ``is_latest`` set."""
@@ -103,6 +103,7 @@ class Decision(SQLModel, table=True):
     payload: Any = Field(default=None, sa_column=Column(EncryptedJSON, nullable=False))
     received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
+
 class InboxEvent(SQLModel, table=True):
     """A verified webhook delivery, committed before it is acknowledged; processed afterwards."""
 
@@ -120,10 +121,10 @@ class InboxEvent(SQLModel, table=True):
     signature_kind: str = Field(max_length=8)
     body: Any = Field(default=None, sa_column=Column(EncryptedText, nullable=False))
     received_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
-    processed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True,
-                                                                          nullable=True))
+    processed_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True, nullable=True))
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, max_length=500)
+
 
 class StatusTransition(SQLModel, table=True):
     """Every status change Didit reported, in Didit's time order (late arrivals are recorded, not applied)."""
@@ -142,6 +143,7 @@ class StatusTransition(SQLModel, table=True):
     inbox_event_id: int | None = Field(default=None)
     recorded_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
+
 class DataTransferSession(SQLModel, table=True):
     """An Auth + Data (data transfer) session: scopes requested, status, and the shared data once confirmed."""
 
@@ -154,8 +156,7 @@ class DataTransferSession(SQLModel, table=True):
     session_token: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     url: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
     user_data: Any = Field(default=None, sa_column=Column(EncryptedJSON, nullable=True))
-    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
-                                                                             nullable=False))
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False))
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
 
 
@@ -187,8 +188,9 @@ class VerificationLink(SQLModel, table=True):
     vendor_data: str = Field(max_length=255)
     workflow_id: str = Field(max_length=36)
     #: The Didit session the link currently shows ("start again" replaces it).
-    session_id: str | None = Field(default=None, foreign_key="verification_session.session_id", index=True,
-                                   max_length=36)
+    session_id: str | None = Field(
+        default=None, foreign_key="verification_session.session_id", index=True, max_length=36
+    )
     language: str | None = Field(default=None, max_length=8)
     return_url: str | None = Field(default=None, max_length=2000)
     email: str | None = Field(default=None, sa_column=Column(EncryptedText, nullable=True))
@@ -207,8 +209,7 @@ class ShareLink(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     vendor_data: str | None = Field(default=None, index=True, max_length=255)
     scope: str = Field(max_length=500)
-    data_session_id: str | None = Field(default=None, foreign_key="data_transfer_session.session_id",
-                                        max_length=64)
+    data_session_id: str | None = Field(default=None, foreign_key="data_transfer_session.session_id", max_length=64)
     api_token_id: int | None = Field(default=None, foreign_key="api_token.id")
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     expires_at: datetime = Field(sa_column=Column(UTCDateTime(), index=True, nullable=False))
@@ -258,8 +259,7 @@ class AuditLog(SQLModel, table=True):
     __tablename__ = "audit_log"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
 
     id: int | None = Field(default=None, primary_key=True)
-    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True,
-                                                                     nullable=False))
+    at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), index=True, nullable=False))
     actor_id: int | None = Field(default=None, index=True)
     actor_email: str | None = Field(default=None, max_length=255)
     action: str = Field(index=True, max_length=64)
@@ -295,8 +295,7 @@ class ReviewAction(SQLModel, table=True):
     reason: str = Field(sa_column=Column(EncryptedText, nullable=False))
     nodes_to_resubmit: Any = Field(default=None, sa_type=JSON)
     requested_by: int = Field(foreign_key="staff_user.id")
-    requested_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(),
-                                                                               nullable=False))
+    requested_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     #: ``pending_approval`` (four-eyes) | ``rejected`` | ``sent`` (waiting for Didit's webhook) | ``confirmed``
     #: | ``failed``.
     state: str = Field(index=True, max_length=24)

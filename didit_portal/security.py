@@ -42,6 +42,8 @@ __all__ = [
     "encrypt_json",
     "encrypt_text",
     "lookup_hash",
+    "open_sealed",
+    "seal",
 ]
 
 
@@ -73,6 +75,8 @@ def configure_keys(current: bytes, *previous: bytes) -> None:
         # Read-only: values written by earlier versions of the portal.
         _state["fernet"] = MultiFernet([Fernet(base64.urlsafe_b64encode(_derive(s, b"at-rest/v1"))) for s in secrets])
         _state["lookup"] = _derive(current, b"lookup-hash/v1")
+        _state["sealed"] = {}  # per-purpose AEAD keys, derived on first use (see seal)
+        _state["secrets"] = secrets
 
 
 def _ensure() -> None:
@@ -150,6 +154,56 @@ def decrypt_json(token: bytes) -> Any:
     return json.loads(decrypt_text(token))
 
 
+def _purpose_keys(purpose: bytes) -> list[AESGCM]:
+    keys = _state["sealed"].get(purpose)
+    if keys is None:
+        keys = _state["sealed"][purpose] = [AESGCM(_derive(s, b"sealed/" + purpose)) for s in _state["secrets"]]
+    return keys
+
+
+def seal(data: bytes, *, purpose: bytes) -> bytes:
+    """Encrypt bytes with a key of their own purpose (AES-256-GCM; the purpose is also bound as associated data).
+
+    For what leaves the database but must stay as protected as its encrypted columns (Reflex's stored tab
+    state, for one): a key per purpose, so a value sealed for one use can never be opened as another.
+
+    Args:
+        data: Plain bytes.
+        purpose: What the bytes are for (e.g. ``b"reflex-state/v1"``).
+
+    Returns:
+        ``nonce | ciphertext and tag``.
+    """
+    _ensure()
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + _purpose_keys(purpose)[0].encrypt(nonce, data, purpose)
+
+
+def open_sealed(token: bytes, *, purpose: bytes) -> bytes:
+    """Decrypt what :func:`seal` produced for the same purpose (any configured key).
+
+    Args:
+        token: Sealed bytes.
+        purpose: The purpose they were sealed for.
+
+    Returns:
+        The plain bytes.
+
+    Raises:
+        DecryptionError: Truncated, tampered, sealed for another purpose, or under an unknown key.
+    """
+    _ensure()
+    if len(token) < _NONCE_BYTES + 16:
+        raise DecryptionError("sealed value is truncated")
+    nonce, sealed = token[:_NONCE_BYTES], token[_NONCE_BYTES:]
+    for key in _purpose_keys(purpose):
+        try:
+            return key.decrypt(nonce, sealed, purpose)
+        except InvalidTag:
+            continue
+    raise DecryptionError("sealed value cannot be opened with the configured PORTAL_SECRET_KEY")
+
+
 def lookup_hash(value: str) -> str:
     """Keyed hash for finding a secret (e.g. an API token) without storing it: HMAC-SHA256 hex.
 
@@ -191,4 +245,3 @@ class EncryptedJSON(TypeDecorator[Any]):
     def process_result_value(self, value: bytes | None, dialect: Dialect) -> Any:
         """Decrypt on the way out."""
         return None if value is None else decrypt_json(value)
-

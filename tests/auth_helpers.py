@@ -10,6 +10,7 @@ from pwdlib.hashers.argon2 import Argon2Hasher
 
 from didit_portal.db import get_engine, session_scope
 from didit_portal.services.access import accounts as auth
+from didit_portal.services.access import signin
 
 #: The smallest argon2id cost: the tests exercise the logic, not the hash's strength (checked separately).
 FAST_HASHER = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=8, parallelism=1),))
@@ -37,7 +38,7 @@ def create_user(url: str, email: str, role: str, password: str = PASSWORD) -> au
 def session_for(url: str, principal: auth.Principal) -> str:
     """A fresh, fully signed-in session token for ``principal``."""
     with session_scope(get_engine(url)) as db:
-        return auth.start_session(db, principal=principal, second_factor_ok=True)
+        return signin.start_session(db, principal=principal, second_factor_ok=True)
 
 
 def enrol_totp(url: str, principal: auth.Principal) -> str:

@@ -1,7 +1,8 @@
 """Shared fixtures: an isolated data folder and fixed encryption keys for every test; databases for the API tier.
 
-The ``db_url`` fixture runs the API-tier storage tests on SQLite and, where the machine has it, on the local
-PostgreSQL server (a fresh database per test session; migrations applied with Alembic, as in deployment).
+The ``db_url`` fixture runs the API-tier storage tests on SQLite and on the machine's PostgreSQL server (a fresh
+database per test session; migrations applied with Alembic, as in deployment). PostgreSQL missing is a failure,
+never a skip: the run stops with one line before its first test (``tests/servers.py`` finds the servers).
 """
 
 from __future__ import annotations
@@ -23,20 +24,42 @@ from didit_portal.security import configure_keys  # noqa: E402
 
 configure_keys(b"test-secret-key-not-for-production-0123456789")
 
-PG_ADMIN_URL = os.environ.get("TEST_POSTGRES_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
+from tests.servers import PG_ADMIN_URL, REDIS_URL, ServerMissingError, postgres_version, redis_version, where  # noqa: E402
 
 
-def _postgres_available() -> bool:
+def _find_postgres() -> tuple[str | None, str]:
+    """The PostgreSQL server's version and ``""``, or None and the one line saying why it is missing."""
     try:
-        import psycopg
-
-        with psycopg.connect(PG_ADMIN_URL.replace("+psycopg", ""), connect_timeout=2):
-            return True
-    except Exception:
-        return False
+        return postgres_version(), ""
+    except ServerMissingError as exc:
+        return None, str(exc)
 
 
-HAVE_POSTGRES = _postgres_available()
+_POSTGRES_VERSION, _POSTGRES_MISSING = _find_postgres()
+HAVE_POSTGRES = _POSTGRES_VERSION is not None
+
+
+def pytest_report_header() -> list[str]:
+    """Which servers this run uses (shown unless ``-q``; ``make test-fast`` prints it in every case)."""
+    try:
+        redis_line = f"Redis {redis_version()} at {where(REDIS_URL)}"
+    except ServerMissingError as exc:
+        redis_line = str(exc)
+    postgres_line = f"PostgreSQL {_POSTGRES_VERSION} at {where(PG_ADMIN_URL)}" if HAVE_POSTGRES else _POSTGRES_MISSING
+    return [f"servers: {postgres_line}; {redis_line}"]
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Stop the run with one line, before any test, when collected tests need a PostgreSQL that is not there."""
+    if not HAVE_POSTGRES and any(_needs_postgres(item) for item in session.items):
+        pytest.exit(_POSTGRES_MISSING, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def _needs_postgres(item: pytest.Item) -> bool:
+    callspec = getattr(item, "callspec", None)
+    return "postgres_url" in getattr(item, "fixturenames", ()) or (
+        callspec is not None and callspec.params.get("db_url") == "postgresql"
+    )
 
 
 def migrate(url: str) -> None:
@@ -55,7 +78,7 @@ def migrate(url: str) -> None:
 def postgres_url() -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for this test session (dropped afterwards)."""
     if not HAVE_POSTGRES:
-        pytest.fail("PostgreSQL is not reachable at 127.0.0.1:5432; start it (see the env docs) to run this tier")
+        pytest.fail(_POSTGRES_MISSING)
     import psycopg
 
     name = f"didit_portal_test_{uuid.uuid4().hex[:8]}"

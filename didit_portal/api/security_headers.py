@@ -23,10 +23,11 @@ from urllib.parse import urlsplit
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from didit_portal.config import SANDBOX_PREFIX, Settings, get_settings
+from didit_portal import routes
+from didit_portal.config import Settings, get_settings
 
-#: Path prefixes whose responses carry the headers.
-PROTECTED_PREFIXES: tuple[str, ...] = ("/verify/", "/share/")
+#: Path prefixes whose responses carry the headers (``/verify/``, ``/share/``).
+PROTECTED_PREFIXES: tuple[str, ...] = (routes.VERIFY_PREFIX + "/", routes.SHARE_PREFIX + "/")
 #: Didit's hosted flow lives on subdomains of didit.me (verify.didit.me, app.didit.me, …).
 DIDIT_FRAME_HOSTS = "https://*.didit.me"
 
@@ -58,7 +59,7 @@ def frame_sources(settings: Settings) -> list[str]:
         # The embedded sandbox's hosted page is served from the portal's public origin (under SANDBOX_PREFIX);
         # a standalone sandbox (DIDIT_BASE_URL) has its own origin.
         base = settings.effective_base_url
-        public = settings.public_base_url if base.endswith(SANDBOX_PREFIX) else base
+        public = settings.public_base_url if base.endswith(routes.SANDBOX_PREFIX) else base
         origin = _origin(public)
         if origin and origin not in sources:
             sources.append(origin)
@@ -152,8 +153,9 @@ class SecurityHeadersMiddleware:
         scope = dict(scope)
         scope["headers"] = [(k, v) for k, v in scope.get("headers", []) if k.lower() != b"accept-encoding"]
         # Granian offers "pathsend" (the server sends a file by path): ask for the body instead, to read it.
-        scope["extensions"] = {k: v for k, v in (scope.get("extensions") or {}).items()
-                               if k != "http.response.pathsend"}
+        scope["extensions"] = {
+            k: v for k, v in (scope.get("extensions") or {}).items() if k != "http.response.pathsend"
+        }
         head = scope.get("method") == "HEAD"
         start: Message | None = None
         chunks: list[bytes] = []
@@ -177,8 +179,14 @@ class SecurityHeadersMiddleware:
 
     def _with_headers(self, start: Message, body: bytes, *, head: bool = False) -> Message:
         # Validators go too: a cached copy must never be revalidated into use (no-store).
-        dropped = {b"cache-control", b"etag", b"last-modified", b"content-security-policy", b"referrer-policy",
-                   b"x-content-type-options"}
+        dropped = {
+            b"cache-control",
+            b"etag",
+            b"last-modified",
+            b"content-security-policy",
+            b"referrer-policy",
+            b"x-content-type-options",
+        }
         if not head:
             dropped.add(b"content-length")
         headers = [(k, v) for k, v in start.get("headers", []) if k.lower() not in dropped]

@@ -3,6 +3,9 @@
 Order of checks, cheapest and safest first: size cap while streaming (413), signature over the raw bytes with
 freshness (401, nothing stored), JSON shape (400), then the durable inbox (200 after commit; 503 when the
 database cannot commit, so Didit retries — never a 4xx for our own trouble).
+
+The handler is module-level; what it needs per app (the inbox's group committer, the secret, which signatures
+count) is a :class:`WebhookContext` in the app's state, put there by :func:`install`.
 """
 
 from __future__ import annotations
@@ -12,14 +15,17 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
+from didit_portal import routes
 from didit_portal.didit import signatures
-from didit_portal.services.inbox.receive import GroupCommitter, row_from_payload
+from didit_portal.services.inbox.receive import GroupCommitter, MalformedEnvelopeError, row_from_payload
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +33,23 @@ MAX_BODY_BYTES = 1024 * 1024
 _SIGNED_HEADERS = ("x-timestamp", "x-signature-v2", "x-signature", "x-signature-simple")
 #: Rejections by reason, for health pages and metrics; the bodies themselves are never kept.
 REJECTIONS: Counter[str] = Counter()
+
+
+@dataclass(frozen=True)
+class WebhookContext:
+    """What the receiver needs from the app it runs in.
+
+    Attributes:
+        committer: The inbox's group committer.
+        secret: Returns the current webhook secret (read per request so a rotation needs no restart).
+        allow: Returns which signatures may authenticate: (V2, raw, Simple).
+        clock: Epoch clock (tests move it).
+    """
+
+    committer: GroupCommitter
+    secret: Callable[[], str]
+    allow: Callable[[], tuple[bool, bool, bool]]
+    clock: Callable[[], float] = field(default=time.time)
 
 
 class _TooLargeError(Exception):
@@ -53,54 +76,83 @@ def _reject(status: int, reason: str, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=status)
 
 
-def webhook_routes(
-    *,
-    committer: GroupCommitter,
-    secret: Callable[[], str],
-    allow: Callable[[], tuple[bool, bool, bool]],
-    clock: Callable[[], float] = time.time,
-) -> list[Route]:
-    """Build the receiver route.
+async def receive_didit_webhook(request: Request) -> JSONResponse:
+    """``POST /api/webhooks/didit``: check one delivery and store it in the durable inbox.
 
     Args:
-        committer: The inbox's group committer.
-        secret: Returns the current webhook secret (read per request so a rotation needs no restart).
-        allow: Returns which signatures may authenticate: (V2, raw, Simple).
-        clock: Epoch clock (tests).
+        request: Didit's delivery; the app's state holds a :class:`WebhookContext`.
 
     Returns:
-        The routes to mount.
+        200 ``{received, duplicate}`` once committed; 413, 401 or 400 for a refused delivery (nothing stored);
+        503 when the database cannot commit, so Didit retries.
     """
-
-    async def receive(request: Request) -> JSONResponse:
+    context: WebhookContext = request.app.state.webhooks
+    try:
+        body = await _read_capped(request, MAX_BODY_BYTES)
+    except _TooLargeError:
+        return _reject(413, "too_large", "Payload too large.")
+    # Only the headers the verifier reads (Starlette's lookup is case-insensitive).
+    headers = {name: value for name in _SIGNED_HEADERS if (value := request.headers.get(name)) is not None}
+    allow_v2, allow_raw, allow_simple = context.allow()
+    result = signatures.verify(
+        body=body,
+        headers=headers,
+        secret=context.secret(),
+        now=context.clock(),
+        allow_v2=allow_v2,
+        allow_raw=allow_raw,
+        allow_simple=allow_simple,
+    )
+    if not result.ok:
+        return _reject(401, "signature", "Invalid signature.")
+    if result.kind is signatures.SignatureKind.SIMPLE:
+        log.info("didit webhook authenticated by X-Signature-Simple only (envelope-level)")
+    if result.parsed:
+        payload = result.payload  # the verifier already parsed it; don't pay for a second parse
+    else:
         try:
-            body = await _read_capped(request, MAX_BODY_BYTES)
-        except _TooLargeError:
-            return _reject(413, "too_large", "Payload too large.")
-        # Only the headers the verifier reads (Starlette's lookup is case-insensitive).
-        headers = {name: value for name in _SIGNED_HEADERS if (value := request.headers.get(name)) is not None}
-        allow_v2, allow_raw, allow_simple = allow()
-        result = signatures.verify(body=body, headers=headers, secret=secret(), now=clock(), allow_v2=allow_v2,
-                                   allow_raw=allow_raw, allow_simple=allow_simple)
-        if not result.ok:
-            return _reject(401, "signature", "Invalid signature.")
-        if result.kind is signatures.SignatureKind.SIMPLE:
-            log.info("didit webhook authenticated by X-Signature-Simple only (envelope-level)")
-        if result.parsed:
-            payload = result.payload  # the verifier already parsed it; don't pay for a second parse
-        else:
-            try:
-                payload = json.loads(body)
-            except (ValueError, UnicodeDecodeError):
-                return _reject(400, "malformed", "Body is not JSON.")
-        if not isinstance(payload, dict) or not isinstance(payload.get("webhook_type"), str):
-            return _reject(400, "malformed", "Body is not a Didit webhook envelope.")
+            payload = json.loads(body)
+        except (ValueError, UnicodeDecodeError):
+            return _reject(400, "malformed", "Body is not JSON.")
+    if not isinstance(payload, dict) or not isinstance(payload.get("webhook_type"), str):
+        return _reject(400, "malformed", "Body is not a Didit webhook envelope.")
+    try:
         row = row_from_payload(payload, body, result.kind.value if result.kind else "")
-        try:
-            inserted = await committer.submit(row)
-        except SQLAlchemyError as exc:
-            log.error("didit webhook not stored (%s); answering 503 so Didit retries", type(exc).__name__)
-            return JSONResponse({"detail": "Temporarily unavailable."}, status_code=503)
-        return JSONResponse({"received": True, "duplicate": not inserted})
+    except MalformedEnvelopeError as exc:
+        return _reject(400, "malformed", f"Body is not a Didit webhook envelope: {exc}.")
+    try:
+        inserted = await context.committer.submit(row)
+    except SQLAlchemyError as exc:
+        log.error("didit webhook not stored (%s); answering 503 so Didit retries", type(exc).__name__)
+        return JSONResponse({"detail": "Temporarily unavailable."}, status_code=503)
+    return JSONResponse({"received": True, "duplicate": not inserted})
 
-    return [Route("/api/webhooks/didit", receive, methods=["POST"])]
+
+#: The receiver's route table; the app serving it must hold a :class:`WebhookContext` (:func:`install`).
+ROUTES: list[BaseRoute] = [
+    Route(routes.API_WEBHOOK_DIDIT, receive_didit_webhook, methods=["POST"]),
+]
+
+
+def install(app: Starlette, context: WebhookContext) -> None:
+    """Give an app that serves :data:`ROUTES` the receiver's context.
+
+    Args:
+        app: The Starlette app holding the routes (``request.app`` of their requests).
+        context: Committer, secret and signature policy.
+    """
+    app.state.webhooks = context
+
+
+def webhook_app(context: WebhookContext) -> Starlette:
+    """A Starlette app serving only the receiver (tests, the ingest benchmark).
+
+    Args:
+        context: Committer, secret and signature policy.
+
+    Returns:
+        The app.
+    """
+    app = Starlette(routes=ROUTES)
+    install(app, context)
+    return app

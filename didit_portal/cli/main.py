@@ -31,8 +31,12 @@ async def _reconcile(silence_minutes: float, limit: int) -> dict[str, int]:
     configure_keys(settings.secret_key())
     async with client_from_settings() as client:
         report = await reconcile(get_engine(), client, silence=timedelta(minutes=silence_minutes), limit=limit)
-    return {"checked": report.checked, "drift": report.drift, "decisions_fetched": report.decisions_fetched,
-            "errors": report.errors}
+    return {
+        "checked": report.checked,
+        "drift": report.drift,
+        "decisions_fetched": report.decisions_fetched,
+        "errors": report.errors,
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -44,12 +48,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     Returns:
         The process exit code.
     """
-    parser = argparse.ArgumentParser(prog="python -m didit_portal", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m didit_portal", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     rec = sub.add_parser("reconcile", help="apply transitions missed by webhooks")
-    rec.add_argument("--silence-minutes", type=float, default=10.0,
-                     help="check unfinished sessions silent for longer than this (default 10)")
+    rec.add_argument(
+        "--silence-minutes",
+        type=float,
+        default=10.0,
+        help="check unfinished sessions silent for longer than this (default 10)",
+    )
     rec.add_argument("--limit", type=int, default=100, help="maximum sessions per run (default 100)")
     cli_tokens.add_parser(sub)
     cli_staff.add_parsers(sub)
@@ -58,7 +67,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     if args.command == "reconcile":
         result = asyncio.run(_reconcile(args.silence_minutes, args.limit))
-        print(json.dumps(result))  # noqa: T201 -- the command's output
+        print(json.dumps(result))
         return 1 if result["errors"] else 0
     if args.command == "tokens":
         return cli_tokens.run(args)

@@ -20,10 +20,10 @@ import sys
 from sqlmodel import col, select
 
 from didit_portal.config import startup_check
-from didit_portal.db import get_engine, session_scope
+from didit_portal.db import get_engine, writing
 from didit_portal.models import StaffUser
 from didit_portal.security import configure_keys
-from didit_portal.services import audit
+from didit_portal.services import audit, settings_store
 from didit_portal.services.access import accounts as auth
 
 BOOTSTRAP_EMAIL = "admin@localhost"
@@ -41,8 +41,11 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     create.add_argument("--email", required=True)
     password = create.add_mutually_exclusive_group(required=True)
     password.add_argument("--password", help=f"at least {auth.MIN_PASSWORD_LENGTH} characters")
-    password.add_argument("--password-stdin", action="store_true",
-                          help="read the password from the first line of stdin (keeps it out of `ps`)")
+    password.add_argument(
+        "--password-stdin",
+        action="store_true",
+        help="read the password from the first line of stdin (keeps it out of `ps`)",
+    )
     create.add_argument("--role", required=True, choices=auth.ROLES)
     actions.add_parser("list", help="list staff accounts")
     disable = actions.add_parser("disable", help="disable an account and end its sessions")
@@ -59,7 +62,7 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
 
 
 def _err(message: str) -> int:
-    print(f"didit_portal: {message}", file=sys.stderr)  # noqa: T201 -- the command's error output
+    print(f"didit_portal: {message}", file=sys.stderr)
     return 1
 
 
@@ -69,38 +72,45 @@ def _users(args: argparse.Namespace) -> int:
     if command == "create":
         password = sys.stdin.readline().rstrip("\r\n") if args.password_stdin else args.password
         try:
-            with session_scope(engine) as db:
+            with writing(engine) as db:
                 user = auth.create_user(db, email=args.email, password=password, role=args.role)
                 result = {"id": user.id, "email": user.email, "role": user.role}
         except auth.AuthError as exc:
             return _err(str(exc))
-        print(json.dumps(result))  # noqa: T201
+        print(json.dumps(result))
         return 0
     if command == "list":
-        with session_scope(engine) as db:
-            rows = [{"id": u.id, "email": u.email, "role": u.role, "totp": u.totp_enabled,
-                     "disabled": u.disabled_at is not None,
-                     "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None}
-                    for u in db.exec(select(StaffUser).order_by(col(StaffUser.id)))]
-        print(json.dumps(rows, indent=2))  # noqa: T201
+        with writing(engine) as db:
+            rows = [
+                {
+                    "id": u.id,
+                    "email": u.email,
+                    "role": u.role,
+                    "totp": u.totp_enabled,
+                    "disabled": u.disabled_at is not None,
+                    "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
+                }
+                for u in db.exec(select(StaffUser).order_by(col(StaffUser.id)))
+            ]
+        print(json.dumps(rows, indent=2))
         return 0
     if command == "disable":
-        with session_scope(engine) as db:
+        with writing(engine) as db:
             found = auth.disable_user(db, email=args.email)
         return 0 if found else _err("no staff user with that email")
     if command == "bootstrap-admin":
         password = secrets.token_urlsafe(18)
-        with session_scope(engine) as db:
+        with writing(engine) as db:
             if auth.count_users(db) > 0:
-                print("Staff accounts exist: no account created.", file=sys.stderr)  # noqa: T201
+                print("Staff accounts exist: no account created.", file=sys.stderr)
                 return 0
             auth.create_user(db, email=BOOTSTRAP_EMAIL, password=password, role="admin")
-        print(f"Created the first admin: {BOOTSTRAP_EMAIL}")  # noqa: T201
-        print(f"Password (shown once, store it now): {password}")  # noqa: T201
+        print(f"Created the first admin: {BOOTSTRAP_EMAIL}")
+        print(f"Password (shown once, store it now): {password}")
         return 0
-    with session_scope(engine) as db:  # require-totp
+    with writing(engine) as db:  # require-totp
         auth.set_totp_required(db, value=args.value == "on", actor=None)
-    print(json.dumps({auth.REQUIRE_TOTP_KEY: args.value == "on"}))  # noqa: T201
+    print(json.dumps({settings_store.REQUIRE_TOTP: args.value == "on"}))
     return 0
 
 
@@ -119,14 +129,14 @@ def run(args: argparse.Namespace) -> int:
         return _users(args)
     if args.audit_command == "anchor":
         anchor = audit.latest_anchor(get_engine())
-        print(anchor or "the audit trail is empty")  # noqa: T201
+        print(anchor or "the audit trail is empty")
         return 0
     try:
         ok, checked, bad = audit.verify_chain(get_engine(), anchor=args.anchor)
     except ValueError as exc:
         return _err(str(exc))
     if ok:
-        print(f"audit chain OK: {checked} rows checked")  # noqa: T201
+        print(f"audit chain OK: {checked} rows checked")
         return 0
-    print(f"audit chain BROKEN at id {bad} ({checked} rows checked)")  # noqa: T201
+    print(f"audit chain BROKEN at id {bad} ({checked} rows checked)")
     return 1

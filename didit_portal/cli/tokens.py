@@ -45,20 +45,35 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.tokens_command == "create":
             info, token = tokens.create_token(engine, name=args.name)
-            print(token)  # noqa: T201 -- the only time the token is ever shown
-            print(f"Token {info.name!r} created ({info.prefix}…). Store it now: it cannot be shown again.",  # noqa: T201
-                  file=sys.stderr)
+            print(token)
+            print(
+                f"Token {info.name!r} created ({info.prefix}…). Store it now: it cannot be shown again.",
+                file=sys.stderr,
+            )
             return 0
         if args.tokens_command == "revoke":
             info = tokens.revoke_token(engine, name=args.name)
-            print(json.dumps({"name": info.name, "revoked_at": info.revoked_at.isoformat()  # noqa: T201
-                              if info.revoked_at else None}))
+            print(
+                json.dumps(
+                    {
+                        "name": info.name,
+                        "revoked_at": info.revoked_at.isoformat() if info.revoked_at else None,
+                    }
+                )
+            )
             return 0
-        rows = [{"name": t.name, "prefix": t.prefix, "created_at": t.created_at.isoformat(),
-                 "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
-                 "revoked": t.revoked_at is not None} for t in tokens.list_tokens(engine)]
-        print(json.dumps(rows, indent=2))  # noqa: T201 -- the command's output
+        rows = [
+            {
+                "name": t.name,
+                "prefix": t.prefix,
+                "created_at": t.created_at.isoformat(),
+                "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
+                "revoked": t.revoked_at is not None,
+            }
+            for t in tokens.list_tokens(engine)
+        ]
+        print(json.dumps(rows, indent=2))
         return 0
     except tokens.TokenError as exc:
-        print(f"didit_portal: {exc}", file=sys.stderr)  # noqa: T201
+        print(f"didit_portal: {exc}", file=sys.stderr)
         return 1

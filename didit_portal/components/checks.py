@@ -7,12 +7,7 @@ from typing import Any
 import reflex as rx
 from reflex_base.vars.base import Var
 
-#: Radix colour per Didit status (anything else: grey).
-STATUS_COLORS = {
-    "Approved": "green", "Declined": "red", "In Review": "amber", "Resubmitted": "orange", "In Progress": "blue",
-    "Not Started": "gray", "Awaiting User": "cyan", "Abandoned": "gray", "Expired": "gray", "Kyc Expired": "orange",
-    "Not Finished": "gray",
-}
+from didit_portal.styles import STATUS_COLORS
 
 
 def status_badge(status: Var[str] | str, **props: object) -> rx.Component:
@@ -39,10 +34,13 @@ def field_grid(items: Any) -> rx.Component:
         The grid.
     """
     return rx.grid(
-        rx.foreach(items, lambda f: rx.box(
-            rx.text(f["label"], size="1", color_scheme="gray"),
-            rx.text(f["value"], size="2", weight="medium"),
-        )),
+        rx.foreach(
+            items,
+            lambda f: rx.box(
+                rx.text(f["label"], size="1", color_scheme="gray"),
+                rx.text(f["value"], size="2", weight="medium"),
+            ),
+        ),
         columns=rx.breakpoints(initial="1", sm="2", md="3"),
         spacing="3",
         width="100%",
@@ -63,8 +61,12 @@ def warning_line(warning: Any) -> rx.Component:
         The line.
     """
     return rx.hstack(
-        rx.badge(warning.risk, color_scheme=_level_color(warning.log_type), variant="surface",
-                 custom_attrs={"data-testid": "warning-risk"}),
+        rx.badge(
+            warning.risk,
+            color_scheme=_level_color(warning.log_type),
+            variant="surface",
+            custom_attrs={"data-testid": "warning-risk"},
+        ),
         rx.text(warning.text, size="2"),
         align="center",
         spacing="2",
@@ -74,19 +76,31 @@ def warning_line(warning: Any) -> rx.Component:
 
 def _hit_row(hit: Any) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(hit.caption), rx.table.cell(hit.score), rx.table.cell(hit.lists),
-        rx.table.cell(hit.categories), rx.table.cell(hit.review_status),
+        rx.table.cell(hit.caption),
+        rx.table.cell(hit.score),
+        rx.table.cell(hit.lists),
+        rx.table.cell(hit.categories),
+        rx.table.cell(hit.review_status),
     )
 
 
 def _images(links: Any) -> rx.Component:
     return rx.hstack(
-        rx.foreach(links, lambda link: rx.vstack(
-            rx.image(src=link.url, alt=link.label, width="9rem", height="auto", border_radius="6px",
-                     custom_attrs={"data-testid": "check-image"}),
-            rx.text(link.label, size="1", color_scheme="gray"),
-            spacing="1",
-        )),
+        rx.foreach(
+            links,
+            lambda link: rx.vstack(
+                rx.image(
+                    src=link.url,
+                    alt=link.label,
+                    width="9rem",
+                    height="auto",
+                    border_radius="6px",
+                    custom_attrs={"data-testid": "check-image"},
+                ),
+                rx.text(link.label, size="1", color_scheme="gray"),
+                spacing="1",
+            ),
+        ),
         spacing="3",
         wrap="wrap",
     )
@@ -117,8 +131,11 @@ def check_card(card: Any, media: Any) -> rx.Component:
             rx.cond(
                 card.hits.length() > 0,
                 rx.table.root(
-                    rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                        "Hit", "Score", "Lists", "Categories", "Review")])),
+                    rx.table.header(
+                        rx.table.row(
+                            *[rx.table.column_header_cell(h) for h in ("Hit", "Score", "Lists", "Categories", "Review")]
+                        )
+                    ),
                     rx.table.body(rx.foreach(card.hits, _hit_row)),
                     size="1",
                     variant="surface",
@@ -130,8 +147,13 @@ def check_card(card: Any, media: Any) -> rx.Component:
                 rx.cond(
                     media[card.key].length() > 0,
                     _images(media[card.key]),
-                    rx.text("Images: ", rx.foreach(card.media, lambda m: rx.text.span(m.label, " ")),
-                            "— use “Show images” to load them from Didit.", size="1", color_scheme="gray"),
+                    rx.text(
+                        "Images: ",
+                        rx.foreach(card.media, lambda m: rx.text.span(m.label, " ")),
+                        "— use “Show images” to load them from Didit.",
+                        size="1",
+                        color_scheme="gray",
+                    ),
                 ),
             ),
             spacing="3",

@@ -36,9 +36,16 @@ class DiditEmbed(rx.Component):
     on_started: EventHandler[no_args_event_spec]
 
 
-def didit_embed(url: rx.Var[str] | str, *, title: rx.Var[str] | str, on_started: object = None,
-                test_id: str = "verify-iframe", height: str = "640px", min_width: str = "48em",
-                key: rx.Var[int] | int | None = None) -> rx.Component:
+def didit_embed(
+    url: rx.Var[str] | str,
+    *,
+    title: rx.Var[str] | str,
+    on_started: object = None,
+    test_id: str = "verify-iframe",
+    height: str = "640px",
+    min_width: str = "48em",
+    key: rx.Var[int] | int | None = None,
+) -> rx.Component:
     """Embed Didit's hosted flow.
 
     Args:
@@ -59,6 +66,11 @@ def didit_embed(url: rx.Var[str] | str, *, title: rx.Var[str] | str, on_started:
     if key is not None:
         props["key"] = key
     return DiditEmbed.create(
-        url=url, container_id="didit-embed", title=title, height=height, min_width=min_width,
-        custom_attrs={"data-testid": test_id}, **props,
+        url=url,
+        container_id="didit-embed",
+        title=title,
+        height=height,
+        min_width=min_width,
+        custom_attrs={"data-testid": test_id},
+        **props,
     )

@@ -23,15 +23,16 @@ def qr_svg(data: str) -> str:
     Returns:
         An ``<svg>`` element with a white background, a 4-module quiet zone and a viewBox, sized by CSS.
     """
-    code = qrcode.QRCode(error_correction=qrcode.constants.ERROR_CORRECT_M, border=4,
-                         image_factory=qrcode.image.svg.SvgPathFillImage)
+    code = qrcode.QRCode(
+        error_correction=qrcode.constants.ERROR_CORRECT_M, border=4, image_factory=qrcode.image.svg.SvgPathFillImage
+    )
     code.add_data(data)
     code.make(fit=True)
     buffer = io.BytesIO()
     code.make_image().save(buffer)
     svg = buffer.getvalue().decode("utf-8")
     # Drop the XML declaration and the fixed millimetre size: the container decides the size.
-    svg = svg[svg.index("<svg"):]
+    svg = svg[svg.index("<svg") :]
     head, _, rest = svg.partition(">")
     head = " ".join(part for part in head.split(" ") if not part.startswith(("width=", "height=")))
     return f'{head} width="100%" height="100%" focusable="false" aria-hidden="true">{rest}'

@@ -18,8 +18,6 @@ from reflex_components_core.el.elements.base import BaseHTML
 from didit_portal import routes
 from didit_portal.states.base import StaffState
 
-LOGOUT_PATH = "/api/auth/logout"
-
 
 def backend_url(path: str) -> Var[str]:
     """The absolute URL of a backend route, as the browser must call it.
@@ -28,17 +26,19 @@ def backend_url(path: str) -> Var[str]:
     ``getBackendURL`` resolves both the way its websocket does.
 
     Args:
-        path: Route path, e.g. ``/api/auth/login``.
+        path: Route path, a :mod:`didit_portal.routes` constant such as ``routes.API_AUTH_LOGIN``.
 
     Returns:
         A string Var evaluated in the browser.
     """
     return Var(
         _js_expr=f"(getBackendURL(env.PING).origin + {path!r})",
-        _var_data=VarData(imports={
-            "$/env.json": [rx.ImportVar(tag="env", is_default=True)],
-            f"$/{Dirs.STATE_PATH}": [rx.ImportVar(tag="getBackendURL")],
-        }),
+        _var_data=VarData(
+            imports={
+                "$/env.json": [rx.ImportVar(tag="env", is_default=True)],
+                f"$/{Dirs.STATE_PATH}": [rx.ImportVar(tag="getBackendURL")],
+            }
+        ),
     ).to(str)
 
 
@@ -58,7 +58,7 @@ def native_form(*children: rx.Component, action: str, **props: Any) -> rx.Compon
 
     Args:
         *children: Fields and the submit button.
-        action: Backend route path.
+        action: Backend route path (a :mod:`didit_portal.routes` constant).
         **props: More props (``custom_attrs``, styling).
 
     Returns:
@@ -78,19 +78,21 @@ def logout_control() -> rx.Component:
         native_form(
             rx.hstack(
                 # Hidden on phones, where the header has room for the sign-out button only.
-                rx.text(StaffState.staff_email, size="2", color_scheme="gray",
-                        display=rx.breakpoints(initial="none", sm="block"),
-                        custom_attrs={"data-testid": "staff-email"}),
-                rx.el.button(
-                    "Sign out",
-                    type="submit",
-                    class_name="rt-reset rt-BaseButton rt-r-size-1 rt-variant-soft rt-Button",
-                    custom_attrs={"data-testid": "logout-submit"},
+                rx.text(
+                    StaffState.staff_email,
+                    size="2",
+                    color_scheme="gray",
+                    display=rx.breakpoints(initial="none", sm="block"),
+                    custom_attrs={"data-testid": "staff-email"},
+                ),
+                # A submit button of the native form: the browser posts it, no event handler involved.
+                rx.button(
+                    "Sign out", type="submit", size="1", variant="soft", custom_attrs={"data-testid": "logout-submit"}
                 ),
                 align="center",
                 spacing="3",
             ),
-            action=LOGOUT_PATH,
+            action=routes.API_AUTH_LOGOUT,
             custom_attrs={"data-testid": "logout-form"},
         ),
     )
@@ -146,12 +148,3 @@ def didit_unreachable_banner() -> rx.Component:
             custom_attrs={"data-testid": "didit-unreachable"},
         ),
     )
-
-
-def signin_link() -> rx.Component:
-    """A "Staff sign-in" link for pages that show it to anonymous visitors.
-
-    Returns:
-        The link.
-    """
-    return rx.link("Staff sign-in", href=routes.LOGIN)

@@ -8,8 +8,9 @@ from typing import Any
 class DiditError(Exception):
     """Didit answered with an error, or could not be reached."""
 
-    def __init__(self, message: str, *, status_code: int | None = None, detail: Any = None,
-                 request_id: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, status_code: int | None = None, detail: Any = None, request_id: str | None = None
+    ) -> None:
         """Create the error.
 
         Args:

@@ -23,7 +23,7 @@ BUDGET_FRACTION = 0.9
 
 
 class EndpointClass(StrEnum):
-    """Didit's rate-limit scopes (contract §6) as the client groups its calls."""
+    """Didit's rate-limit scopes (https://docs.didit.me/integration/rate-limiting) as the client groups its calls."""
 
     GENERIC_GET = "generic-get"
     GENERIC_WRITE = "generic-write"
@@ -64,8 +64,12 @@ class RateLimiter(Protocol):
 class MemoryRateLimiter:
     """Sliding-window limiter for one process."""
 
-    def __init__(self, limits: dict[EndpointClass, int] | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Any] = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        limits: dict[EndpointClass, int] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
         """Create the limiter.
 
         Args:
@@ -144,8 +148,9 @@ class BreakerState(StrEnum):
 class CircuitBreaker:
     """Stops calling a Didit that keeps failing, then lets one probe through after a cool-down."""
 
-    def __init__(self, failure_threshold: int = 5, reset_after: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, failure_threshold: int = 5, reset_after: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         """Create the breaker.
 
         Args:
@@ -193,6 +198,9 @@ class CircuitBreaker:
         self._probe_in_flight = False
         if self._failures >= self.failure_threshold or self._opened_at is not None:
             if self._opened_at is None:
-                log.error("Didit unreachable after %d consecutive failures: circuit open for %.0fs",
-                          self._failures, self.reset_after)
+                log.error(
+                    "Didit unreachable after %d consecutive failures: circuit open for %.0fs",
+                    self._failures,
+                    self.reset_after,
+                )
             self._opened_at = self._clock()

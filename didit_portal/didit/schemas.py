@@ -1,4 +1,7 @@
-"""Pydantic models of Didit's API payloads (contract §2 to §5, §8).
+"""Pydantic models of Didit's API payloads: sessions, statuses, webhooks and Auth + Data.
+
+Didit: https://docs.didit.me/sessions-api/create-session and siblings, https://docs.didit.me/reference/webhooks
+and https://docs.didit.me/auth-and-data/data-api-reference/retrieve-session.
 
 Every model accepts unknown fields (``extra="allow"``): Didit adds fields without notice, and a compliance
 record must keep them rather than fail. Status strings are exact (``In Review``, ``Kyc Expired``).
@@ -13,7 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class SessionStatus(StrEnum):
-    """Didit's ten verification statuses, exact and case-sensitive (contract §4)."""
+    """Didit's ten verification statuses, exact and case-sensitive.
+
+    Didit: https://docs.didit.me/integration/verification-statuses.
+    """
 
     NOT_STARTED = "Not Started"
     IN_PROGRESS = "In Progress"
@@ -28,11 +34,32 @@ class SessionStatus(StrEnum):
 
 
 #: Statuses after which Didit changes nothing by itself (a reviewer still can, and Approved can KYC-expire).
-FINAL_STATUSES = frozenset({SessionStatus.APPROVED, SessionStatus.DECLINED, SessionStatus.ABANDONED,
-                            SessionStatus.EXPIRED, SessionStatus.KYC_EXPIRED})
-#: Statuses whose webhook carries a ``decision`` (contract §5.2).
-DECISION_STATUSES = frozenset({SessionStatus.APPROVED, SessionStatus.DECLINED, SessionStatus.IN_REVIEW,
-                               SessionStatus.ABANDONED})
+FINAL_STATUSES = frozenset(
+    {
+        SessionStatus.APPROVED,
+        SessionStatus.DECLINED,
+        SessionStatus.ABANDONED,
+        SessionStatus.EXPIRED,
+        SessionStatus.KYC_EXPIRED,
+    }
+)
+#: Statuses a reviewer may change by hand through ``update-status`` (Didit's "manual status update" doc)...
+MANUAL_FROM = frozenset(
+    {
+        SessionStatus.APPROVED,
+        SessionStatus.DECLINED,
+        SessionStatus.IN_REVIEW,
+        SessionStatus.KYC_EXPIRED,
+        SessionStatus.ABANDONED,
+        SessionStatus.RESUBMITTED,
+    }
+)
+#: ...and the statuses it may set.
+MANUAL_TO = (SessionStatus.APPROVED, SessionStatus.DECLINED, SessionStatus.RESUBMITTED)
+#: Statuses whose webhook carries a ``decision`` (https://docs.didit.me/reference/webhooks).
+DECISION_STATUSES = frozenset(
+    {SessionStatus.APPROVED, SessionStatus.DECLINED, SessionStatus.IN_REVIEW, SessionStatus.ABANDONED}
+)
 
 
 class DiditModel(BaseModel):
@@ -161,22 +188,6 @@ class DataDecision(DiditModel):
     vendor_data: str | None = None
     scope: str | None = None
     user_data: dict[str, Any] | None = None
-
-
-class WebhookEnvelope(DiditModel):
-    """The v3 webhook envelope (contract §5.2); ``decision`` is kept raw and parsed on demand."""
-
-    webhook_type: str
-    session_id: str | None = None
-    event_id: str | None = None
-    status: str | None = None
-    timestamp: int | None = None
-    created_at: float | None = None
-    workflow_id: str | None = None
-    vendor_data: str | None = None
-    metadata: dict[str, Any] | None = None
-    environment: str | None = None
-    decision: dict[str, Any] | None = None
 
 
 def decision_email(decision: dict[str, Any]) -> str | None:

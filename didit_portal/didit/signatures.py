@@ -1,7 +1,7 @@
 """Didit webhook signatures: pure functions shared by the portal's verifier and the sandbox's signer.
 
-Didit signs every webhook three ways (contract §5.3), each an HMAC-SHA256 in lowercase hex keyed with the
-destination secret's UTF-8 bytes (never base64-decoded):
+Didit signs every webhook three ways (Didit's webhook docs: https://docs.didit.me/integration/webhooks), each an
+HMAC-SHA256 in lowercase hex keyed with the destination secret's UTF-8 bytes (never base64-decoded):
 
 * ``X-Signature`` over the raw body bytes as received;
 * ``X-Signature-V2`` over a canonical re-serialisation (integral floats as ints, keys sorted, compact,
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-#: Maximum allowed skew between ``X-Timestamp`` and now, either way (contract §5.3).
+#: Maximum allowed skew between ``X-Timestamp`` and now, either way (Didit's webhook docs, above).
 FRESHNESS_SECONDS = 300
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
@@ -37,7 +37,8 @@ def _normalise(value: Any) -> Any:
     """Turn integral floats into ints recursively, as Didit's V2 canonicalisation does.
 
     Booleans are left alone (``bool`` is an ``int`` subclass, never a float). Python's ``int()`` writes every
-    digit of a huge float, which is what Didit's Python signer does too (contract §5.3 edge cases).
+    digit of a huge float, which is what Didit's Python signer does too (Didit's webhook docs, above; checked
+    locally in Python and Node, where a JavaScript V2 check fails on such payloads).
     """
     if isinstance(value, float) and value.is_integer():
         return int(value)
@@ -204,7 +205,7 @@ def verify(
         body: The raw request body bytes.
         headers: Request headers with lower-cased names.
         secret: The destination secret.
-        now: The current time as epoch seconds (injected so tests can use the contract's fixed vectors).
+        now: The current time as epoch seconds (injected so tests can use fixed, deliberately old test vectors).
         allow_v2: Whether ``X-Signature-V2`` may authenticate.
         allow_raw: Whether ``X-Signature`` may authenticate.
         allow_simple: Whether ``X-Signature-Simple`` may authenticate (weakest: covers the envelope only).

@@ -7,11 +7,12 @@ from typing import Any
 import reflex as rx
 
 from didit_portal import routes
-from didit_portal.components.checks import STATUS_COLORS, status_badge
+from didit_portal.components.checks import status_badge
 from didit_portal.components.layout import layout
 from didit_portal.components.staff_guard import staff_only
 from didit_portal.states.queue import ALL_STATUSES
 from didit_portal.states.queue import QueueState as _QueueState
+from didit_portal.styles import STATUS_COLORS
 
 #: The state as a plain name: Reflex vars have list/dict methods (``contains``, ``length``) pyright cannot see.
 QueueState: Any = _QueueState
@@ -21,16 +22,13 @@ TITLE = "Review queue — Didit Portal"
 _CHART_COLORS: dict[str, Any] = {s: rx.color(c, 9) for s, c in STATUS_COLORS.items()}  # pyright: ignore[reportArgumentType]
 
 
-def _slug(status: str) -> str:
-    return status.lower().replace(" ", "-")
-
-
 def status_counts() -> rx.Component:
     """One toggle per Didit status with its count (the status multi-select).
 
     Returns:
         The row of toggles.
     """
+
     def toggle(count: Any) -> rx.Component:
         chosen = QueueState.statuses.contains(count["status"])
         return rx.button(
@@ -45,8 +43,10 @@ def status_counts() -> rx.Component:
 
     return rx.flex(
         rx.foreach(QueueState.counts, toggle),
-        rx.cond(QueueState.statuses.length() > 0,
-                rx.button("All statuses", on_click=QueueState.clear_statuses, variant="ghost", size="1")),
+        rx.cond(
+            QueueState.statuses.length() > 0,
+            rx.button("All statuses", on_click=QueueState.clear_statuses, variant="ghost", size="1"),
+        ),
         wrap="wrap",
         spacing="2",
         custom_attrs={"data-testid": "status-counts"},
@@ -63,11 +63,20 @@ def filters() -> rx.Component:
         rx.form(
             rx.hstack(
                 # Full width on a phone (the button stays on screen), a fixed width beside the filters otherwise.
-                rx.input(name="q", placeholder="vendor data, number, session id or email",
-                         default_value=QueueState.search, width=rx.breakpoints(initial="100%", sm="18rem"),
-                         aria_label="Search", custom_attrs={"data-testid": "queue-search"}),
-                rx.button(rx.icon("search", size=16), "Search", type="submit",
-                          custom_attrs={"data-testid": "queue-search-submit"}),
+                rx.input(
+                    name="q",
+                    placeholder="vendor data, number, session id or email",
+                    default_value=QueueState.search,
+                    width=rx.breakpoints(initial="100%", sm="18rem"),
+                    aria_label="Search",
+                    custom_attrs={"data-testid": "queue-search"},
+                ),
+                rx.button(
+                    rx.icon("search", size=16),
+                    "Search",
+                    type="submit",
+                    custom_attrs={"data-testid": "queue-search-submit"},
+                ),
                 spacing="2",
                 width="100%",
             ),
@@ -76,35 +85,71 @@ def filters() -> rx.Component:
         ),
         rx.select.root(
             rx.select.trigger(placeholder="All workflows", aria_label="Workflow"),
-            rx.select.content(rx.select.item("All workflows", value="all"),
-                              rx.foreach(QueueState.workflows, lambda w: rx.select.item(w, value=w))),
+            rx.select.content(
+                rx.select.item("All workflows", value="all"),
+                rx.foreach(QueueState.workflows, lambda w: rx.select.item(w, value=w)),
+            ),
             value=rx.cond(QueueState.workflow == "", "all", QueueState.workflow),
             on_change=QueueState.choose_workflow,
         ),
         rx.hstack(
-            rx.input(type="date", value=QueueState.date_from, on_change=QueueState.choose_date_from, aria_label="From",
-                     custom_attrs={"data-testid": "queue-from"}),
+            rx.input(
+                type="date",
+                value=QueueState.date_from,
+                on_change=QueueState.choose_date_from,
+                aria_label="From",
+                custom_attrs={"data-testid": "queue-from"},
+            ),
             rx.text("to", size="2"),
-            rx.input(type="date", value=QueueState.date_to, on_change=QueueState.choose_date_to, aria_label="To",
-                     custom_attrs={"data-testid": "queue-to"}),
+            rx.input(
+                type="date",
+                value=QueueState.date_to,
+                on_change=QueueState.choose_date_to,
+                aria_label="To",
+                custom_attrs={"data-testid": "queue-to"},
+            ),
             align="center",
             spacing="1",
         ),
-        rx.el.label(rx.hstack(rx.switch(checked=QueueState.mine, on_change=QueueState.toggle_mine,
-                                          custom_attrs={"data-testid": "queue-mine"}), "Assigned to me",
-                                spacing="2", align="center")),
-        rx.el.label(rx.hstack(rx.switch(checked=QueueState.warnings_only, on_change=QueueState.toggle_warnings,
-                                          custom_attrs={"data-testid": "queue-warnings"}), "Has warnings",
-                                spacing="2", align="center")),
+        rx.el.label(
+            rx.hstack(
+                rx.switch(
+                    checked=QueueState.mine,
+                    on_change=QueueState.toggle_mine,
+                    custom_attrs={"data-testid": "queue-mine"},
+                ),
+                "Assigned to me",
+                spacing="2",
+                align="center",
+            )
+        ),
+        rx.el.label(
+            rx.hstack(
+                rx.switch(
+                    checked=QueueState.warnings_only,
+                    on_change=QueueState.toggle_warnings,
+                    custom_attrs={"data-testid": "queue-warnings"},
+                ),
+                "Has warnings",
+                spacing="2",
+                align="center",
+            )
+        ),
         rx.select.root(
             rx.select.trigger(aria_label="Sort"),
-            rx.select.content(rx.select.item("Newest first", value="desc"),
-                              rx.select.item("Oldest first", value="asc")),
+            rx.select.content(
+                rx.select.item("Newest first", value="desc"), rx.select.item("Oldest first", value="asc")
+            ),
             value=QueueState.sort,
             on_change=QueueState.choose_sort,
         ),
-        rx.button(rx.icon("download", size=16), "Export CSV", variant="soft", on_click=QueueState.export_csv,
-                  custom_attrs={"data-testid": "queue-export"}),
+        rx.button(
+            rx.icon("download", size=16),
+            "Export CSV",
+            variant="soft",
+            on_click=QueueState.export_csv,
+            custom_attrs={"data-testid": "queue-export"},
+        ),
         wrap="wrap",
         spacing="3",
         align="center",
@@ -112,15 +157,25 @@ def filters() -> rx.Component:
 
 
 def _row(row: Any) -> rx.Component:
-    href = routes.ADMIN_SESSIONS + "/" + row["session_id"]
+    href = routes.admin_session_url(row["session_id"])
     return rx.table.row(
         rx.table.cell(row["created"], white_space="nowrap"),
-        rx.table.cell(rx.link(rx.cond(row["number"] != "", row["number"], row["short_id"]), href=href,
-                              custom_attrs={"data-testid": "queue-open"}), white_space="nowrap"),
+        rx.table.cell(
+            rx.link(
+                rx.cond(row["number"] != "", row["number"], row["short_id"]),
+                href=href,
+                custom_attrs={"data-testid": "queue-open"},
+            ),
+            white_space="nowrap",
+        ),
         rx.table.cell(rx.text(row["vendor"], max_width="14rem"), custom_attrs={"data-testid": "queue-vendor"}),
         rx.table.cell(status_badge(row["status"], custom_attrs={"data-testid": "queue-status"})),
-        rx.table.cell(rx.cond(row["warnings"] != "", rx.icon("triangle-alert", size=16, color=rx.color("amber", 10),
-                                                             aria_label="has warnings"))),
+        rx.table.cell(
+            rx.cond(
+                row["warnings"] != "",
+                rx.icon("triangle-alert", size=16, color=rx.color("amber", 10), aria_label="has warnings"),
+            )
+        ),
         rx.table.cell(rx.text(row["assigned"], size="1")),
         custom_attrs={"data-testid": "queue-row", "data-session-id": row["session_id"]},
     )
@@ -135,8 +190,14 @@ def table() -> rx.Component:
     return rx.vstack(
         rx.box(
             rx.table.root(
-                rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in (
-                    "Created (UTC)", "Session", "Vendor data", "Status", "Warnings", "Assigned")])),
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("Created (UTC)", "Session", "Vendor data", "Status", "Warnings", "Assigned")
+                        ]
+                    )
+                ),
                 rx.table.body(rx.foreach(QueueState.rows, _row)),
                 variant="surface",
                 size="1",
@@ -146,19 +207,45 @@ def table() -> rx.Component:
             width="100%",
             overflow_x="auto",
         ),
-        rx.cond(QueueState.narrowed, rx.text(
-            "Many sessions start with this text: showing exact vendor_data matches only. Type more to narrow it.",
-            size="2", color_scheme="amber", custom_attrs={"data-testid": "queue-search-narrowed"})),
-        rx.cond(QueueState.rows.length() == 0,
-                rx.text("No session matches these filters.", color_scheme="gray",
-                        custom_attrs={"data-testid": "queue-empty"})),
+        rx.cond(
+            QueueState.narrowed,
+            rx.text(
+                "Many sessions start with this text: showing exact vendor_data matches only. Type more to narrow it.",
+                size="2",
+                color_scheme="amber",
+                custom_attrs={"data-testid": "queue-search-narrowed"},
+            ),
+        ),
+        rx.cond(
+            QueueState.rows.length() == 0,
+            rx.text(
+                "No session matches these filters.", color_scheme="gray", custom_attrs={"data-testid": "queue-empty"}
+            ),
+        ),
         rx.hstack(
-            rx.button("Previous", on_click=QueueState.prev_page, disabled=QueueState.page_number <= 1, variant="soft",
-                      custom_attrs={"data-testid": "queue-prev"}),
-            rx.text("Page ", QueueState.page_number, " · ", QueueState.matching, " matching", size="2",
-                    custom_attrs={"data-testid": "queue-page"}),
-            rx.button("Next", on_click=QueueState.next_page, disabled=~QueueState.has_next, variant="soft",
-                      custom_attrs={"data-testid": "queue-next"}),
+            rx.button(
+                "Previous",
+                on_click=QueueState.prev_page,
+                disabled=QueueState.page_number <= 1,
+                variant="soft",
+                custom_attrs={"data-testid": "queue-prev"},
+            ),
+            rx.text(
+                "Page ",
+                QueueState.page_number,
+                " · ",
+                QueueState.matching,
+                " matching",
+                size="2",
+                custom_attrs={"data-testid": "queue-page"},
+            ),
+            rx.button(
+                "Next",
+                on_click=QueueState.next_page,
+                disabled=~QueueState.has_next,
+                variant="soft",
+                custom_attrs={"data-testid": "queue-next"},
+            ),
             align="center",
             spacing="3",
         ),
@@ -188,12 +275,16 @@ def charts() -> rx.Component:
             custom_attrs={"data-testid": "queue-chart"},
         ),
         rx.vstack(
-            rx.card(rx.text("Approval rate", size="2", color_scheme="gray"),
-                    rx.heading(QueueState.approval_rate, size="7", custom_attrs={"data-testid": "approval-rate"}),
-                    width="100%"),
-            rx.card(rx.text("Median time to a decision", size="2", color_scheme="gray"),
-                    rx.heading(QueueState.median_decision, size="7", custom_attrs={"data-testid": "median-decision"}),
-                    width="100%"),
+            rx.card(
+                rx.text("Approval rate", size="2", color_scheme="gray"),
+                rx.heading(QueueState.approval_rate, size="7", custom_attrs={"data-testid": "approval-rate"}),
+                width="100%",
+            ),
+            rx.card(
+                rx.text("Median time to a decision", size="2", color_scheme="gray"),
+                rx.heading(QueueState.median_decision, size="7", custom_attrs={"data-testid": "median-decision"}),
+                width="100%",
+            ),
             spacing="3",
         ),
         columns=rx.breakpoints(initial="1", md="3fr 1fr"),
@@ -214,17 +305,34 @@ def queue_page() -> rx.Component:
                 rx.hstack(
                     rx.heading("Review queue", as_="h1", size="7"),
                     rx.spacer(),
-                    rx.cond(QueueState.is_admin, rx.el.label(rx.hstack(
-                        rx.switch(checked=QueueState.four_eyes, on_change=QueueState.change_four_eyes,
-                                  custom_attrs={"data-testid": "setting-four-eyes"}),
-                        "Four-eyes for overturning Didit", spacing="2", align="center"))),
+                    rx.cond(
+                        QueueState.is_admin,
+                        rx.el.label(
+                            rx.hstack(
+                                rx.switch(
+                                    checked=QueueState.four_eyes,
+                                    on_change=QueueState.change_four_eyes,
+                                    custom_attrs={"data-testid": "setting-four-eyes"},
+                                ),
+                                "Four-eyes for overturning Didit",
+                                spacing="2",
+                                align="center",
+                            )
+                        ),
+                    ),
                     align="center",
                     width="100%",
                 ),
-                rx.cond(~QueueState.can_review, rx.callout.root(
-                    rx.callout.icon(rx.icon("eye-off")),
-                    rx.callout.text("Viewer access: personal data is masked and decisions are disabled."),
-                    size="1", variant="surface", custom_attrs={"data-testid": "masked-notice"})),
+                rx.cond(
+                    ~QueueState.can_review,
+                    rx.callout.root(
+                        rx.callout.icon(rx.icon("eye-off")),
+                        rx.callout.text("Viewer access: personal data is masked and decisions are disabled."),
+                        size="1",
+                        variant="surface",
+                        custom_attrs={"data-testid": "masked-notice"},
+                    ),
+                ),
                 status_counts(),
                 filters(),
                 table(),

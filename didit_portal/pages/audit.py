@@ -25,8 +25,11 @@ def _chain_status() -> rx.Component:
         ),
         rx.callout.root(
             rx.callout.icon(rx.icon("link-2-off")),
-            rx.callout.text("Chain broken at row ", AuditState.chain_bad_id,
-                            ": rows were changed or removed. Run `python -m didit_portal audit verify`."),
+            rx.callout.text(
+                "Chain broken at row ",
+                AuditState.chain_bad_id,
+                ": rows were changed or removed. Run `python -m didit_portal audit verify`.",
+            ),
             color_scheme="red",
             variant="surface",
             custom_attrs={"data-testid": "audit-chain-broken"},
@@ -37,14 +40,32 @@ def _chain_status() -> rx.Component:
 def _filters() -> rx.Component:
     return rx.form(
         rx.flex(
-            rx.input(name="action", placeholder="Action (prefix, e.g. auth.)", default_value=AuditState.action,
-                     custom_attrs={"data-testid": "audit-filter-action"}),
-            rx.input(name="actor", placeholder="Actor email contains", default_value=AuditState.actor,
-                     custom_attrs={"data-testid": "audit-filter-actor"}),
-            rx.input(name="date_from", type="date", default_value=AuditState.date_from, aria_label="From date",
-                     custom_attrs={"data-testid": "audit-filter-from"}),
-            rx.input(name="date_to", type="date", default_value=AuditState.date_to, aria_label="To date",
-                     custom_attrs={"data-testid": "audit-filter-to"}),
+            rx.input(
+                name="action",
+                placeholder="Action (prefix, e.g. auth.)",
+                default_value=AuditState.action,
+                custom_attrs={"data-testid": "audit-filter-action"},
+            ),
+            rx.input(
+                name="actor",
+                placeholder="Actor email contains",
+                default_value=AuditState.actor,
+                custom_attrs={"data-testid": "audit-filter-actor"},
+            ),
+            rx.input(
+                name="date_from",
+                type="date",
+                default_value=AuditState.date_from,
+                aria_label="From date",
+                custom_attrs={"data-testid": "audit-filter-from"},
+            ),
+            rx.input(
+                name="date_to",
+                type="date",
+                default_value=AuditState.date_to,
+                aria_label="To date",
+                custom_attrs={"data-testid": "audit-filter-to"},
+            ),
             rx.button("Filter", type="submit", custom_attrs={"data-testid": "audit-filter-submit"}),
             gap="2",
             wrap="wrap",
@@ -57,8 +78,9 @@ def _filters() -> rx.Component:
 def _table() -> rx.Component:
     return rx.table.root(
         rx.table.header(
-            rx.table.row(*(rx.table.column_header_cell(h) for h in
-                           ("#", "When", "Actor", "Action", "Target", "IP", "Detail"))),
+            rx.table.row(
+                *(rx.table.column_header_cell(h) for h in ("#", "When", "Actor", "Action", "Target", "IP", "Detail"))
+            ),
         ),
         rx.table.body(
             rx.foreach(
@@ -84,16 +106,35 @@ def _table() -> rx.Component:
 
 def _pager() -> rx.Component:
     return rx.hstack(
-        rx.button("Newer", on_click=AuditState.previous_page, disabled=AuditState.page_number <= 1,
-                  variant="soft", custom_attrs={"data-testid": "audit-prev"}),
+        rx.button(
+            "Newer",
+            on_click=AuditState.previous_page,
+            disabled=AuditState.page_number <= 1,
+            variant="soft",
+            custom_attrs={"data-testid": "audit-prev"},
+        ),
         rx.text("Page ", AuditState.page_number.to_string(), f" · {PAGE_SIZE} per page", size="2"),
-        rx.button("Older", on_click=AuditState.next_page, disabled=~AuditState.has_next, variant="soft",
-                  custom_attrs={"data-testid": "audit-next"}),
+        rx.button(
+            "Older",
+            on_click=AuditState.next_page,
+            disabled=~AuditState.has_next,
+            variant="soft",
+            custom_attrs={"data-testid": "audit-next"},
+        ),
         rx.spacer(),
-        rx.button(rx.icon("refresh-cw", size=14), "Verify chain", on_click=AuditState.verify, variant="soft",
-                  custom_attrs={"data-testid": "audit-verify"}),
-        rx.button(rx.icon("download", size=14), "Export CSV", on_click=AuditState.export_csv,
-                  custom_attrs={"data-testid": "audit-export"}),
+        rx.button(
+            rx.icon("refresh-cw", size=14),
+            "Verify chain",
+            on_click=AuditState.verify,
+            variant="soft",
+            custom_attrs={"data-testid": "audit-verify"},
+        ),
+        rx.button(
+            rx.icon("download", size=14),
+            "Export CSV",
+            on_click=AuditState.export_csv,
+            custom_attrs={"data-testid": "audit-export"},
+        ),
         width="100%",
         align="center",
         wrap="wrap",
@@ -112,8 +153,7 @@ def audit_page() -> rx.Component:
                 rx.heading("Audit trail", as_="h1", size="7"),
                 _chain_status(),
                 _filters(),
-                rx.cond(AuditState.filter_error != "",
-                        rx.text(AuditState.filter_error, color_scheme="red", size="2")),
+                rx.cond(AuditState.filter_error != "", rx.text(AuditState.filter_error, color_scheme="red", size="2")),
                 _pager(),
                 rx.box(_table(), width="100%", overflow_x="auto"),
                 spacing="4",

@@ -48,8 +48,9 @@ def demo() -> rx.Component:
                 ),
             ),
             rx.link(
-                rx.hstack(rx.icon("arrow-left", size=16), rx.text("Back to the home page"), spacing="1",
-                          align="center"),
+                rx.hstack(
+                    rx.icon("arrow-left", size=16), rx.text("Back to the home page"), spacing="1", align="center"
+                ),
                 href=routes.HOME,
             ),
             spacing="5",

@@ -32,8 +32,9 @@ def _error() -> rx.Component:
 
 
 def _field(label: str, control: rx.Component) -> rx.Component:
-    return rx.el.label(rx.vstack(rx.text(label, size="2", weight="medium"), control, spacing="1", width="100%"),
-                       width="100%")
+    return rx.el.label(
+        rx.vstack(rx.text(label, size="2", weight="medium"), control, spacing="1", width="100%"), width="100%"
+    )
 
 
 def _next_field() -> rx.Component:
@@ -44,32 +45,67 @@ def _submit(label: str, testid: str) -> rx.Component:
     # Disabled until the page's on_load has run (Reflex flips ``is_hydrated`` after it): before that the hidden
     # ``next`` field still holds its default, and a quick submit would send the user to the queue instead of the
     # page that asked them to sign in.
-    return rx.button(label, type="submit", size="3", width="100%",
-                     disabled=rx.cond(LoginState.is_hydrated, False, True), custom_attrs={"data-testid": testid})
+    return rx.button(
+        label,
+        type="submit",
+        size="3",
+        width="100%",
+        disabled=rx.cond(LoginState.is_hydrated, False, True),
+        custom_attrs={"data-testid": testid},
+    )
 
 
 def _password_form() -> rx.Component:
     return native_form(
         rx.vstack(
-            _field("Email", rx.input(name="email", type="email", required=True, auto_complete="username",
-                                     size="3", width="100%", custom_attrs={"data-testid": "login-email"})),
-            _field("Password", rx.input(name="password", type="password", required=True,
-                                        auto_complete="current-password", size="3", width="100%",
-                                        custom_attrs={"data-testid": "login-password"})),
+            _field(
+                "Email",
+                rx.input(
+                    name="email",
+                    type="email",
+                    required=True,
+                    auto_complete="username",
+                    size="3",
+                    width="100%",
+                    custom_attrs={"data-testid": "login-email"},
+                ),
+            ),
+            _field(
+                "Password",
+                rx.input(
+                    name="password",
+                    type="password",
+                    required=True,
+                    auto_complete="current-password",
+                    size="3",
+                    width="100%",
+                    custom_attrs={"data-testid": "login-password"},
+                ),
+            ),
             _next_field(),
             _submit("Sign in", "login-submit"),
             spacing="4",
             width="100%",
         ),
-        action="/api/auth/login",
+        action=routes.API_AUTH_LOGIN,
         custom_attrs={"data-testid": "login-form"},
     )
 
 
 def _code_input() -> rx.Component:
-    return _field("Six-digit code from your authenticator app",
-                  rx.input(name="code", inputmode="numeric", pattern="[0-9 ]*", auto_complete="one-time-code",
-                           required=True, size="3", width="100%", custom_attrs={"data-testid": "login-totp"}))
+    return _field(
+        "Six-digit code from your authenticator app",
+        rx.input(
+            name="code",
+            inputmode="numeric",
+            pattern="[0-9 ]*",
+            auto_complete="one-time-code",
+            required=True,
+            size="3",
+            width="100%",
+            custom_attrs={"data-testid": "login-totp"},
+        ),
+    )
 
 
 def _totp_form() -> rx.Component:
@@ -82,7 +118,7 @@ def _totp_form() -> rx.Component:
             spacing="4",
             width="100%",
         ),
-        action="/api/auth/totp",
+        action=routes.API_AUTH_TOTP,
         custom_attrs={"data-testid": "totp-form"},
     )
 
@@ -90,31 +126,47 @@ def _totp_form() -> rx.Component:
 def _enrol_form() -> rx.Component:
     return native_form(
         rx.vstack(
-            rx.text("Set up two-factor sign-in: scan this code with an authenticator app (or type the key shown "
-                    "under it), then enter the code it shows.", size="3"),
-            rx.image(src=backend_url("/api/auth/totp/setup"), alt="QR code for your authenticator app",
-                     width="15rem", custom_attrs={"data-testid": "totp-qr"}),
+            rx.text(
+                "Set up two-factor sign-in: scan this code with an authenticator app (or type the key shown "
+                "under it), then enter the code it shows.",
+                size="3",
+            ),
+            rx.image(
+                src=backend_url(routes.API_AUTH_TOTP_SETUP),
+                alt="QR code for your authenticator app",
+                width="15rem",
+                custom_attrs={"data-testid": "totp-qr"},
+            ),
             _code_input(),
             _next_field(),
             _submit("Turn on two-factor sign-in", "enrol-submit"),
             spacing="4",
             width="100%",
         ),
-        action="/api/auth/totp/enrol",
+        action=routes.API_AUTH_TOTP_ENROL,
         custom_attrs={"data-testid": "enrol-form"},
     )
 
 
 def _signed_in() -> rx.Component:
     return rx.vstack(
-        rx.text("You are signed in as ", rx.text.strong(LoginState.staff_email), ".", size="3",
-                custom_attrs={"data-testid": "login-signed-in"}),
+        rx.text(
+            "You are signed in as ",
+            rx.text.strong(LoginState.staff_email),
+            ".",
+            size="3",
+            custom_attrs={"data-testid": "login-signed-in"},
+        ),
         rx.hstack(
             rx.button(rx.link("Open the review queue", href=routes.ADMIN), as_child=True, size="3"),
             rx.cond(
                 ~LoginState.totp_enabled,
-                rx.button(rx.link("Set up two-factor sign-in", href=f"{routes.LOGIN}?step=enrol"), as_child=True,
-                          size="3", variant="soft"),
+                rx.button(
+                    rx.link("Set up two-factor sign-in", href=routes.login_url(step="enrol")),
+                    as_child=True,
+                    size="3",
+                    variant="soft",
+                ),
             ),
             spacing="3",
             wrap="wrap",
@@ -143,8 +195,10 @@ def login() -> rx.Component:
                 size="3",
                 width="100%",
             ),
-            rx.link(rx.hstack(rx.icon("arrow-left", size=16), "Back to the home page", align="center", spacing="1"),
-                    href=routes.HOME),
+            rx.link(
+                rx.hstack(rx.icon("arrow-left", size=16), "Back to the home page", align="center", spacing="1"),
+                href=routes.HOME,
+            ),
             spacing="5",
             max_width="28rem",
             width="100%",

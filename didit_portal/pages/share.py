@@ -66,8 +66,10 @@ def share_page() -> rx.Component:
         rx.text(ShareState.text["intro"], size="3", color_scheme="gray"),
         share_status(),
         rx.flex(
-            rx.cond(ShareState.show_qr,
-                    qr_code(ShareState.qr, label=ShareState.text["qr_label"], test_id="share-qr", size="15rem")),
+            rx.cond(
+                ShareState.show_qr,
+                qr_code(ShareState.qr, label=ShareState.text["qr_label"], test_id="share-qr", size="15rem"),
+            ),
             scopes_list(),
             direction=rx.breakpoints(initial="column", sm="row"),
             gap="2rem",
@@ -89,5 +91,10 @@ def share_page() -> rx.Component:
         ),
         spacing="4",
     )
-    return layout(rx.cond(ShareState.loaded, rx.cond(ShareState.found, content, missing),
-                          rx.center(rx.spinner(size="3"), padding_y="4rem")))
+    return layout(
+        rx.cond(
+            ShareState.loaded,
+            rx.cond(ShareState.found, content, missing),
+            rx.center(rx.spinner(size="3"), padding_y="4rem"),
+        )
+    )

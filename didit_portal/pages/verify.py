@@ -25,7 +25,6 @@ _DESKTOP = ["none", "none", "flex"]
 _PHONE = ["flex", "flex", "none"]
 
 
-
 def status_panel() -> rx.Component:
     """The live status: Didit's exact status string, what it means and what to do next.
 
@@ -54,8 +53,12 @@ def status_panel() -> rx.Component:
             ),
             rx.cond(
                 VerifyState.restarting,
-                rx.hstack(rx.spinner(size="2"), rx.text(VerifyState.text["restarting"], size="2"), align="center",
-                          custom_attrs={"data-testid": "verify-restarting"}),
+                rx.hstack(
+                    rx.spinner(size="2"),
+                    rx.text(VerifyState.text["restarting"], size="2"),
+                    align="center",
+                    custom_attrs={"data-testid": "verify-restarting"},
+                ),
             ),
             rx.cond(
                 VerifyState.restart_failed,
@@ -63,9 +66,14 @@ def status_panel() -> rx.Component:
             ),
             rx.cond(
                 VerifyState.can_restart,
-                rx.button(VerifyState.text["start_again"], on_click=VerifyState.start_again, size="3",
-                          high_contrast=True, disabled=VerifyState.restarting,
-                          custom_attrs={"data-testid": "verify-start-again"}),
+                rx.button(
+                    VerifyState.text["start_again"],
+                    on_click=VerifyState.start_again,
+                    size="3",
+                    high_contrast=True,
+                    disabled=VerifyState.restarting,
+                    custom_attrs={"data-testid": "verify-start-again"},
+                ),
             ),
             spacing="2",
             align="start",
@@ -125,8 +133,13 @@ def desktop_flow() -> rx.Component:
     """
     return rx.flex(
         rx.box(
-            didit_embed(VerifyState.hosted_url, title=VerifyState.text["embed_label"],
-                        on_started=VerifyState.flow_started, min_width=DESKTOP_MIN, key=VerifyState.embed_key),
+            didit_embed(
+                VerifyState.hosted_url,
+                title=VerifyState.text["embed_label"],
+                on_started=VerifyState.flow_started,
+                min_width=DESKTOP_MIN,
+                key=VerifyState.embed_key,
+            ),
             flex="1",
             min_width="0",
             border=f"1px solid {rx.color('gray', 5)}",
@@ -152,8 +165,12 @@ def phone_flow() -> rx.Component:
         # are router links: reload_document makes it a real navigation (the sandbox's same-origin URL is no page
         # of this app).
         rx.button(
-            rx.el.a(VerifyState.text["start"], href=VerifyState.hosted_url, reload_document=True,
-                    custom_attrs={"data-testid": "verify-start-phone"}),
+            rx.el.a(
+                VerifyState.text["start"],
+                href=VerifyState.hosted_url,
+                reload_document=True,
+                custom_attrs={"data-testid": "verify-start-phone"},
+            ),
             as_child=True,
             size="4",
             high_contrast=True,  # white on teal 9 is below 4.5:1
@@ -221,8 +238,13 @@ def done_page() -> rx.Component:
             VerifyState.return_url != "",
             # _top: the callback may land inside the embed's frame; the way back leaves the whole page.
             rx.button(
-                rx.el.a(VerifyState.text["return"], href=VerifyState.return_url, target="_top", reload_document=True,
-                        custom_attrs={"data-testid": "verify-return"}),
+                rx.el.a(
+                    VerifyState.text["return"],
+                    href=VerifyState.return_url,
+                    target="_top",
+                    reload_document=True,
+                    custom_attrs={"data-testid": "verify-return"},
+                ),
                 as_child=True,
                 size="3",
                 high_contrast=True,

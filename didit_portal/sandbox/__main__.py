@@ -1,4 +1,4 @@
-"""Run the Didit sandbox standalone (contract §10.1).
+"""Run the Didit sandbox standalone (the sandbox's own command line, not part of Didit).
 
 ``python -m didit_portal.sandbox --host 127.0.0.1 --port PORT --api-key KEY --webhook-url URL --webhook-secret SECRET
 [--retry-scale F] [--public-url URL] [--seed N] [--auth-split] [--strict-workflows] [--rate-limit SCOPE=N ...]
@@ -16,8 +16,8 @@ import uvicorn
 
 from didit_portal.sandbox.app import create_app
 from didit_portal.sandbox.config import DEFAULT_RATE_LIMITS, SandboxConfig
-from didit_portal.sandbox.ratelimit import parse_override
-from didit_portal.sandbox.workflows import PRELOADED
+from didit_portal.sandbox.model.workflow_defs import PRELOADED
+from didit_portal.sandbox.routes.ratelimit import parse_override
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,9 +54,16 @@ def config_from_args(args: argparse.Namespace) -> SandboxConfig:
         limits[scope] = value
     public_url = (args.public_url or f"http://{args.host}:{args.port}").rstrip("/")
     return SandboxConfig(
-        api_key=args.api_key, public_url=public_url, webhook_url=args.webhook_url,
-        webhook_secret=args.webhook_secret, retry_scale=args.retry_scale, db_path=args.db, seed=args.seed,
-        auth_split=args.auth_split, strict_workflows=args.strict_workflows, rate_limits=limits,
+        api_key=args.api_key,
+        public_url=public_url,
+        webhook_url=args.webhook_url,
+        webhook_secret=args.webhook_secret,
+        retry_scale=args.retry_scale,
+        db_path=args.db,
+        seed=args.seed,
+        auth_split=args.auth_split,
+        strict_workflows=args.strict_workflows,
+        rate_limits=limits,
         auth_data_ttl=args.auth_data_ttl,
     )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-#: Didit's documented per-minute limits per scope (contract §6).
+#: Didit's documented per-minute limits per scope (https://docs.didit.me/integration/rate-limiting).
 DEFAULT_RATE_LIMITS: dict[str, int] = {
     "generic-get": 600,
     "generic-write": 300,

@@ -2,7 +2,7 @@
 
 Without a seed, ids are random (UUID4, ``secrets``). With ``--seed N`` every id is
 ``uuid5(NAMESPACE, f"{N}:{kind}:{counter}")`` and tokens come from the same hash, so a rerun against a fresh
-database hands out identical ids (contract §10.2). Counters live in the store, so they continue across restarts
+database hands out identical ids (a sandbox-only feature). Counters live in the store, so they continue across restarts
 and stay unique when two processes share one database file.
 """
 

@@ -1,7 +1,7 @@
-"""Types shared by the sandbox's engine (sessions, outcomes, webhooks) and its hosted pages.
+"""Didit's enumerations and the types shared by the sandbox's engine, its HTTP routes and its hosted pages.
 
-The hosted pages (``hosted.py``) only ever talk to the engine through :class:`HostedEngine`, so the page layer
-and the API/engine layer can change independently.
+The hosted pages (:mod:`didit_portal.sandbox.hosted`) only ever talk to the engine through :class:`HostedEngine`,
+so the page layer and the API/engine layer can change independently.
 """
 
 from __future__ import annotations
@@ -9,10 +9,72 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-#: Didit's ten exact status strings (contract §4).
+#: Didit's ten exact status strings (https://docs.didit.me/integration/verification-statuses).
 STATUSES: tuple[str, ...] = (
-    "Not Started", "In Progress", "In Review", "Approved", "Declined",
-    "Resubmitted", "Awaiting User", "Abandoned", "Expired", "Kyc Expired",
+    "Not Started",
+    "In Progress",
+    "In Review",
+    "Approved",
+    "Declined",
+    "Resubmitted",
+    "Awaiting User",
+    "Abandoned",
+    "Expired",
+    "Kyc Expired",
+)
+
+#: ISO 639-1 codes Didit accepts as ``language`` (https://docs.didit.me/sessions-api/create-session), i.e. also
+#: the valid ``/{lang}/`` URL segments.
+LANGUAGES: tuple[str, ...] = (
+    "en",
+    "ar",
+    "bg",
+    "bn",
+    "ca",
+    "cnr",
+    "cs",
+    "da",
+    "de",
+    "el",
+    "es",
+    "et",
+    "fa",
+    "fi",
+    "fr",
+    "he",
+    "hi",
+    "hr",
+    "hu",
+    "hy",
+    "id",
+    "it",
+    "ja",
+    "ka",
+    "ko",
+    "lt",
+    "lv",
+    "mk",
+    "ms",
+    "nl",
+    "no",
+    "pl",
+    "pt-BR",
+    "pt",
+    "ro",
+    "ru",
+    "sk",
+    "sl",
+    "so",
+    "sr",
+    "sv",
+    "th",
+    "tr",
+    "uk",
+    "uz",
+    "vi",
+    "zh-CN",
+    "zh-TW",
+    "zh",
 )
 
 Outcome = Literal["approve", "decline", "review", "abandon", "expire", "kyc_expire", "resubmit"]
@@ -44,7 +106,7 @@ class HostedSession:
     status: str
     workflow_id: str
     workflow_label: str
-    #: The hosted steps of the workflow in order, from contract §7.1's "Hosted step" column,
+    #: The hosted steps of the workflow in order (the sandbox maps each feature to Didit's web-SDK ``step`` values),
     #: e.g. ``["document_selection", "document_front", "document_back", "face"]``.
     steps: list[str]
     #: After a resubmission: the steps to redo (subset of ``steps``); None otherwise.
@@ -70,8 +132,12 @@ class OutcomeResult:
 
     def as_json(self) -> dict[str, Any]:
         """Return the control API's JSON body."""
-        return {"session_id": self.session_id, "previous_status": self.previous_status, "status": self.status,
-                "event_ids": list(self.event_ids)}
+        return {
+            "session_id": self.session_id,
+            "previous_status": self.previous_status,
+            "status": self.status,
+            "event_ids": list(self.event_ids),
+        }
 
 
 @dataclass(frozen=True)

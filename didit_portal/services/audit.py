@@ -25,6 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from didit_portal.db import reading
 from didit_portal.models import AuditLog, utcnow
 
 if TYPE_CHECKING:
@@ -35,10 +36,29 @@ GENESIS_HASH = "0" * 64
 #: Arbitrary 64-bit key of the PostgreSQL advisory lock that serialises audit writers.
 _PG_LOCK_KEY = 0x0A0D17_C4A1
 #: Keys ``detail`` may never contain (personal data and secrets belong in encrypted tables, not the trail).
-FORBIDDEN_DETAIL_KEYS = frozenset({
-    "password", "token", "secret", "totp", "code", "email", "name", "first_name", "last_name", "full_name",
-    "phone", "address", "date_of_birth", "document_number", "reason", "note", "body", "cookie", "api_key",
-})
+FORBIDDEN_DETAIL_KEYS = frozenset(
+    {
+        "password",
+        "token",
+        "secret",
+        "totp",
+        "code",
+        "email",
+        "name",
+        "first_name",
+        "last_name",
+        "full_name",
+        "phone",
+        "address",
+        "date_of_birth",
+        "document_number",
+        "reason",
+        "note",
+        "body",
+        "cookie",
+        "api_key",
+    }
+)
 _BATCH = 1000
 
 
@@ -122,7 +142,7 @@ def record(
     """Append one audit row in the caller's transaction (it is written when the caller commits).
 
     Args:
-        db: Open session; the caller commits (``session_scope`` does).
+        db: Open session; the caller commits (``db.writing`` does).
         actor: Who acted; None for anonymous or system actions (e.g. a failed login of an unknown email).
         action: Dotted verb, e.g. ``auth.login``, ``session.view``, ``audit.export``.
         target_type: Kind of object acted on (``staff_user``, ``session``, ...).
@@ -161,9 +181,10 @@ def record(
 def _rows(engine: Engine) -> Iterator[AuditLog]:
     last_id = 0
     while True:
-        with Session(engine) as db:
-            batch = list(db.exec(select(AuditLog).where(col(AuditLog.id) > last_id)
-                                 .order_by(col(AuditLog.id)).limit(_BATCH)))
+        with reading(engine) as db:
+            batch = list(
+                db.exec(select(AuditLog).where(col(AuditLog.id) > last_id).order_by(col(AuditLog.id)).limit(_BATCH))
+            )
         if not batch:
             return
         yield from batch
@@ -183,7 +204,7 @@ def latest_anchor(engine: Engine) -> str | None:
     Returns:
         ``"<id>:<hash>"``, or None when the trail is empty.
     """
-    with Session(engine) as db:
+    with reading(engine) as db:
         row = db.exec(select(AuditLog).order_by(col(AuditLog.id).desc()).limit(1)).first()
     return None if row is None else f"{row.id}:{row.hash}"
 

@@ -1,7 +1,8 @@
 """The hook live pages use to hear about session changes (webhook → inbox → session → live page).
 
-Processing calls :func:`publish` after its transaction commits; pages (later issues) :func:`subscribe` a callback
-that pushes to connected browsers (``app.modify_state``). Callbacks run on the event loop and must be quick.
+Processing calls :func:`publish` after its transaction commits; :mod:`didit_portal.realtime.push` and the review
+confirmer (:mod:`didit_portal.services.review.confirm`) :func:`subscribe`. Callbacks run on the event loop and must
+be quick.
 With several workers, the webhook may be processed on a worker other than the one holding a page's socket, so
 :class:`SessionChanged` is also published on Redis when ``REDIS_URL`` is set (see :func:`redis_bridge`).
 """
@@ -13,20 +14,26 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
 REDIS_CHANNEL = "didit_portal:session_changed"
 
 
+#: ``status``: Didit reported a new status; ``decision``: a decision arrived for the current status; ``link``: a
+#: link moved to a fresh session (published under the old id); ``review``: a reviewer's action was confirmed;
+#: ``data_transfer``: an Auth + Data request changed (its id is a data-transfer session id).
+ChangeKind = Literal["status", "decision", "link", "review", "data_transfer"]
+
+
 @dataclass(frozen=True)
 class SessionChanged:
-    """A session's stored state changed: ``kind`` is ``status``, ``decision`` or ``data_transfer``."""
+    """A session's stored state changed (what changed: :data:`ChangeKind`)."""
 
     session_id: str
     status: str
-    kind: str = "status"
+    kind: ChangeKind = "status"
 
 
 Listener = Callable[[SessionChanged], Awaitable[object] | object]

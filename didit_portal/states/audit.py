@@ -16,7 +16,7 @@ import reflex as rx
 from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
-from didit_portal.db import get_engine, session_scope
+from didit_portal.db import get_engine, writing
 from didit_portal.models import AuditLog
 from didit_portal.services import audit
 from didit_portal.states.base import StaffState, requires
@@ -86,7 +86,7 @@ class AuditState(StaffState):
         stmt = select(AuditLog).where(*self._filters())
         if before_id is not None:
             stmt = stmt.where(col(AuditLog.id) < before_id)
-        with session_scope() as db:
+        with writing() as db:
             found = list(db.exec(stmt.order_by(col(AuditLog.id).desc()).limit(PAGE_SIZE + 1)))
         self.has_next = len(found) > PAGE_SIZE
         self.rows = [_row(r) for r in found[:PAGE_SIZE]]
@@ -108,7 +108,7 @@ class AuditState(StaffState):
         if principal is None:
             self.rows = []
             return
-        with session_scope() as db:
+        with writing() as db:
             audit.record(db, actor=principal, action="audit.view", ip=self._client_ip())
         self._verify()
         self._starts, self._current = [], 0
@@ -177,15 +177,33 @@ class AuditState(StaffState):
         writer = csv.writer(buffer)
         writer.writerow(_COLUMNS)
         count = 0
-        with session_scope() as db:
+        with writing() as db:
             stmt = select(AuditLog).where(*self._filters()).order_by(col(AuditLog.id).desc()).limit(EXPORT_LIMIT)
             for row in db.exec(stmt):
                 flat = _row(row)
-                writer.writerow([flat["id"], flat["at"], row.actor_email or "", row.action, flat["target_type"],
-                                 flat["target_id"], flat["ip"], flat["detail"], row.hash])
+                writer.writerow(
+                    [
+                        flat["id"],
+                        flat["at"],
+                        row.actor_email or "",
+                        row.action,
+                        flat["target_type"],
+                        flat["target_id"],
+                        flat["ip"],
+                        flat["detail"],
+                        row.hash,
+                    ]
+                )
                 count += 1
-            audit.record(db, actor=principal, action="audit.export", ip=self._client_ip(),
-                         detail={"rows": count, "filters": sorted(k for k in ("action", "actor", "date_from",
-                                                                                 "date_to") if getattr(self, k))})
+            audit.record(
+                db,
+                actor=principal,
+                action="audit.export",
+                ip=self._client_ip(),
+                detail={
+                    "rows": count,
+                    "filters": sorted(k for k in ("action", "actor", "date_from", "date_to") if getattr(self, k)),
+                },
+            )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         return rx.download(data=buffer.getvalue(), filename=f"audit-{stamp}.csv")

@@ -1,7 +1,7 @@
 """The base state of every staff page: who is signed in, and the server-side access check.
 
 How the session reaches the websocket: ``POST /api/auth/login`` sets the HttpOnly cookie
-(:data:`~didit_portal.services.access.accounts.COOKIE_NAME`) and redirects,
+(:data:`~didit_portal.services.access.signin.COOKIE_NAME`) and redirects,
  so the browser loads the next page afresh and
 opens a new websocket whose upgrade request carries that cookie. The app takes the cookie out of the connection's
 headers before Reflex copies them into router data (which it persists with the state, in ``.states/`` or Redis)
@@ -50,11 +50,12 @@ import reflex as rx
 from reflex_base.event import EventSpec
 
 from didit_portal import routes
-from didit_portal.db import session_scope
+from didit_portal.db import reading, writing
 from didit_portal.didit.factory import shared_client
 from didit_portal.didit.ratelimit import BreakerState
-from didit_portal.realtime import cookies as socket_cookies
-from didit_portal.services.access.accounts import COOKIE_NAME, ROLES, Principal, Unauthorized, principal_from_token
+from didit_portal.realtime import cookies
+from didit_portal.services.access.accounts import ROLES, Principal, Unauthorized
+from didit_portal.services.access.signin import COOKIE_NAME, principal_from_token
 
 
 def cookie_value(cookie_header: str, name: str = COOKIE_NAME) -> str | None:
@@ -163,22 +164,30 @@ class StaffState(rx.State):
         return self.staff_role == "admin"
 
     def _session_token(self) -> str | None:
-        # Only the worker's copy counts (``socket_cookies``): the stored router data never holds the cookie.
-        return cookie_value(socket_cookies.cookie_header(self.router.session.session_id))
+        # Only the worker's copy counts (``realtime.cookies``): the stored router data never holds the cookie.
+        return cookie_value(cookies.cookie_header(self.router.session.session_id))
 
     def _client_ip(self) -> str | None:
         return self.router.session.client_ip or None
 
-    def _principal(self) -> Principal | None:
+    def _principal(self, *, user_action: bool = True) -> Principal | None:
         """Validate the connection's session cookie against the database, now.
 
         Also refreshes the display copies (``staff_email``, ``staff_role``).
 
+        Args:
+            user_action: True for the staff member's own events, which keep the session alive; False for server
+                pushes, which must not (an open queue would otherwise never time out).
+
         Returns:
             The principal, or None when anonymous, expired, ended, disabled or awaiting TOTP.
         """
-        with session_scope() as db:
-            principal = principal_from_token(db, self._session_token())
+        if user_action:
+            with writing() as db:
+                principal = principal_from_token(db, self._session_token())
+        else:
+            with reading() as db:
+                principal = principal_from_token(db, self._session_token(), touch=False)
         email = principal.email if principal else ""
         role = principal.role if principal else ""
         # Every staff event passes here, so the banner follows Didit's reachability as the staff member works.
@@ -241,9 +250,3 @@ class StaffState(rx.State):
             return rx.redirect(f"{routes.LOGIN}?next={quote(path, safe='/')}")
         self.access_denied = not principal.at_least(_valid_role(min_role))
         return None
-
-    @rx.event
-    @requires(PUBLIC)
-    def refresh_identity(self) -> None:
-        """Refresh the display copies (the header's sign-in controls); any page may call it on load."""
-        self._principal()

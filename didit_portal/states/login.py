@@ -10,9 +10,9 @@ from __future__ import annotations
 import reflex as rx
 
 from didit_portal import routes
-from didit_portal.db import session_scope
+from didit_portal.db import writing
 from didit_portal.models import StaffUser
-from didit_portal.services.access.accounts import GENERIC_ERROR, safe_next
+from didit_portal.services.access.signin import GENERIC_ERROR, safe_next
 from didit_portal.states.base import PUBLIC, StaffState, requires
 
 #: The steps of the sign-in page.
@@ -42,6 +42,6 @@ class LoginState(StaffState):
         principal = self._principal()
         self.totp_enabled = False
         if principal is not None:
-            with session_scope() as db:
+            with writing() as db:
                 user = db.get(StaffUser, principal.user_id)
                 self.totp_enabled = bool(user and user.totp_enabled)

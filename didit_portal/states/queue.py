@@ -2,7 +2,7 @@
 
 Only the visible page lives in state (25 rows of ids, statuses and vendor_data — masked for viewers when it
 looks like an email or phone); the keyset cursors stay server-side in ``_private`` vars. Rows update live:
-:mod:`didit_portal.states.admin_live` pushes webhook changes to connected queue tabs. Every handler checks the
+:mod:`didit_portal.realtime` pushes webhook changes to connected queue tabs (:func:`push`). Every handler checks the
 signed-in role on the server first.
 """
 
@@ -14,11 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from typing import cast
 
 import reflex as rx
-from reflex.istate.manager.token import BaseStateToken
 from reflex_base.event import EventSpec
-from sqlmodel import Session
 
-from didit_portal.db import get_engine, session_scope, write_lock
+from didit_portal import realtime
+from didit_portal.db import get_engine, reading, writing
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.services.access.accounts import Principal
 from didit_portal.services.notify import SessionChanged
@@ -26,10 +25,11 @@ from didit_portal.services.review import actions as review
 from didit_portal.services.review import cache as queue_cache
 from didit_portal.services.review import casework, queue
 from didit_portal.services.review.masking import mask_identifier
-from didit_portal.states import admin_live
 from didit_portal.states.base import StaffState, requires
 
 ALL_STATUSES = [s.value for s in SessionStatus]
+
+
 def _parse_day(text: str) -> datetime | None:
     try:
         day = date.fromisoformat(text)
@@ -86,7 +86,7 @@ class QueueState(StaffState):
     def _load_page(self, principal: Principal) -> None:
         masked = not principal.at_least("reviewer")
         filters = self._filters(principal)
-        with Session(get_engine()) as db:
+        with reading() as db:
             after = queue.Cursor.decode(self._after) if self._after else None
             page = queue.fetch_page(db, filters=filters, sort="asc" if self.sort == "asc" else "desc", after=after)
             staff = {int(s["id"]): s["email"] for s in casework.assignable_staff(db)}
@@ -129,7 +129,7 @@ class QueueState(StaffState):
         principal = self._guard("viewer")
         if principal is None:
             return None
-        with Session(get_engine()) as db:
+        with reading() as db:
             self.workflows = queue_cache.known_workflows(db)
             self.four_eyes = review.four_eyes_enabled(db)
             charts = queue_cache.charts(db)
@@ -137,11 +137,19 @@ class QueueState(StaffState):
         self.chart_statuses = charts.statuses
         self.approval_rate = f"{charts.approval_rate:.0%}" if charts.approval_rate is not None else "—"
         seconds = charts.median_decision_seconds
-        self.median_decision = "—" if seconds is None else (
-            f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.1f} min" if seconds < 7200
-            else f"{seconds / 3600:.1f} h")
+        self.median_decision = (
+            "—"
+            if seconds is None
+            else (
+                f"{seconds:.0f} s"
+                if seconds < 120
+                else f"{seconds / 60:.1f} min"
+                if seconds < 7200
+                else f"{seconds / 3600:.1f} h"
+            )
+        )
         self._restart(principal)
-        admin_live.follow_queue(self.router.session.client_token)
+        realtime.follow(self.router.session.client_token, "queue")
         return _refresh_counts()
 
     @rx.event
@@ -155,8 +163,9 @@ class QueueState(StaffState):
         principal = self._require("viewer")
         if status not in ALL_STATUSES:
             return None
-        self.statuses = [s for s in self.statuses if s != status] if status in self.statuses else [*self.statuses,
-                                                                                                      status]
+        self.statuses = (
+            [s for s in self.statuses if s != status] if status in self.statuses else [*self.statuses, status]
+        )
         self._restart(principal)
         return _refresh_counts()
 
@@ -286,14 +295,6 @@ class QueueState(StaffState):
 
     @rx.event
     @requires("viewer")
-    def first_page(self) -> EventSpec | None:
-        """Back to page 1 (and fresh counts)."""
-        principal = self._require("viewer")
-        self._restart(principal)
-        return _refresh_counts()
-
-    @rx.event
-    @requires("viewer")
     def export_csv(self) -> EventSpec:
         """Download the filtered queue as CSV (audited; masked for viewers).
 
@@ -302,9 +303,14 @@ class QueueState(StaffState):
         """
         principal = self._require("viewer")
         engine = get_engine()
-        with write_lock(engine), session_scope(engine) as db:
-            text, _count = casework.export_csv(db, actor=principal, filters=self._filters(principal),
-                                               sort="asc" if self.sort == "asc" else "desc", ip=self._client_ip())
+        with writing(engine) as db:
+            text, _count = casework.export_csv(
+                db,
+                actor=principal,
+                filters=self._filters(principal),
+                sort="asc" if self.sort == "asc" else "desc",
+                ip=self._client_ip(),
+            )
         return rx.download(data=text, filename=f"queue-{datetime.now(UTC):%Y%m%d-%H%M}.csv")
 
     @rx.event
@@ -317,7 +323,7 @@ class QueueState(StaffState):
         """
         principal = self._require("admin")
         engine = get_engine()
-        with write_lock(engine), session_scope(engine) as db:
+        with writing(engine) as db:
             review.set_four_eyes(db, actor=principal, enabled=bool(value), ip=self._client_ip())
         self.four_eyes = bool(value)
 
@@ -336,7 +342,7 @@ class QueueState(StaffState):
 
     def _apply_change(self, change: SessionChanged) -> queue.QueueFilter | None:
         """Re-read the visible page if the change can show on it; returns the filters when counts are due."""
-        principal = self._principal()
+        principal = self._principal(user_action=False)  # a push must not keep the session alive
         if principal is None:
             self.rows, self.counts = [], []
             return None
@@ -354,30 +360,21 @@ def _refresh_counts() -> EventSpec:
     return cast(EventSpec, QueueState.refresh_counts())
 
 
-async def push(app: object, client_token: str, change: SessionChanged) -> bool:
-    """Apply one change to one connected queue tab.
+async def push(client_token: str, change: SessionChanged) -> bool:
+    """Apply one change to one connected queue tab (registered as the ``queue`` pusher in the app module).
 
     Args:
-        app: The ``rx.App``.
         client_token: The tab.
         change: What changed.
 
     Returns:
-        False when the tab is gone.
+        True (a queue tab always shows every session).
     """
-    if not admin_live.is_connected(client_token):
-        return False
-    token = BaseStateToken(ident=client_token, cls=QueueState)
-    async with app.modify_state(token) as root:  # type: ignore[attr-defined]
-        state = await root.get_state(QueueState)
+    async with realtime.tab_state(client_token, QueueState) as state:
         due = state._apply_change(change)  # the push path of this module
     if due is not None:
         # Counting scans an index: outside the state lock and off the event loop, then a second short update.
         found = await asyncio.to_thread(queue_cache.cached_counts, due)
-        async with app.modify_state(token) as root:  # type: ignore[attr-defined]
-            state = await root.get_state(QueueState)
+        async with realtime.tab_state(client_token, QueueState) as state:
             state._set_counts(found, due)
     return True
-
-
-admin_live.set_pusher("queue", push)

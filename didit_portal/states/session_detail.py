@@ -4,37 +4,27 @@ Viewers get the decision masked on the server (:mod:`didit_portal.services.revie
 state, no images and no actions; reviewers get the full data. Images are never taken from the stored decision:
 "Show images" fetches the decision from Didit at that moment (its presigned URLs expire) and keeps the URLs
 only in this tab's state. A decision goes to Didit and the page says "waiting for Didit" until the webhook
-confirms it (pushed by :mod:`didit_portal.states.admin_live`).
+confirms it (:mod:`didit_portal.services.review.confirm`, pushed through :mod:`didit_portal.realtime`).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Any
 
 import reflex as rx
-from reflex.istate.manager.token import BaseStateToken
 from reflex_base.event import EventSpec
-from sqlmodel import Session, col, select
 
-from didit_portal.db import get_engine, session_scope, write_lock
+from didit_portal import realtime
+from didit_portal.db import get_engine, reading, writing
 from didit_portal.didit import errors
 from didit_portal.didit.factory import shared_client
-from didit_portal.models import InboxEvent, ReviewAction, StaffUser, StatusTransition, VerificationSession
+from didit_portal.didit.schemas import MANUAL_TO
 from didit_portal.services.access.accounts import Principal
-from didit_portal.services.inbox.reports import latest_decision
 from didit_portal.services.notify import SessionChanged
 from didit_portal.services.review import actions as review
-from didit_portal.services.review import casework, checks, masking, queue
+from didit_portal.services.review import casework, checks, views
 from didit_portal.services.review.checks import CheckCard, MediaLink
-from didit_portal.states import admin_live
 from didit_portal.states.base import StaffState, requires
-
-_ACTION_LABELS = {"Approved": "Approve", "Declined": "Decline", "Resubmitted": "Request resubmission"}
-
-
-def _when(value: Any) -> str:
-    return queue.aware(value).strftime("%Y-%m-%d %H:%M:%S") if value is not None else ""
 
 
 class SessionDetailState(StaffState):
@@ -78,77 +68,22 @@ class SessionDetailState(StaffState):
 
     def _fill(self, principal: Principal) -> bool:
         """Read everything for the page; False when the session does not exist."""
-        sid = self.sid
-        full = principal.at_least("reviewer")
-        with Session(get_engine()) as db:
-            row = db.get(VerificationSession, sid)
-            if row is None:
-                self.not_found = True
-                return False
-            decision = latest_decision(db, sid) or {}
-            shown = decision if full else masking.mask_document(decision)
-            staff = {u.id: u.email for u in db.exec(select(StaffUser)).all()}
-            self._fill_summary(row, shown, staff, full=full)
-            self.cards = checks.build_cards(shown, with_media=full)
-            # Every card key present (the page indexes this dict); images already fetched in this tab stay.
-            self.media = {c.key: self.media.get(c.key, []) for c in self.cards} if full else {}
-            self.warnings = [{"check": c.title, "risk": w.risk, "log_type": w.log_type, "text": w.text}
-                             for c in self.cards for w in c.warnings]
-            self.timeline = [{"type": e.webhook_type, "status": e.status or "", "received": _when(e.received_at),
-                              "signature": e.signature_kind, "processed": _when(e.processed_at)}
-                             for e in db.exec(select(InboxEvent).where(InboxEvent.session_id == sid)
-                                              .order_by(col(InboxEvent.id))).all()]
-            self.history = [{"from": t.from_status or "—", "to": t.to_status, "source": t.source,
-                             "applied": "" if t.applied else "late (not applied)", "at": _when(t.recorded_at)}
-                            for t in db.exec(select(StatusTransition).where(StatusTransition.session_id == sid)
-                                             .order_by(col(StatusTransition.id))).all()]
-            self.reviews = [{"user": checks.display(r.get("user")), "new_status": checks.display(r.get("new_status")),
-                             "comment": checks.display(r.get("comment")), "at": checks.display(r.get("created_at"))}
-                            for r in (shown.get("reviews") or []) if isinstance(r, dict)]
-            self.notes = casework.list_notes(db, actor=principal, session_id=sid)
-            self._fill_action(db, principal)
-            self.can_decide = full and row.status in review.MANUAL_FROM and self.action_state not in review.OPEN_STATES
-            self.nodes = checks.resubmittable_nodes(decision) if full else []
-            self.assignees = casework.assignable_staff(db) if full else []
-        self.masked = not full
+        with reading() as db:
+            page = views.session_page(db, actor=principal, session_id=self.sid)
+        if page is None:
+            self.not_found = True
+            return False
+        self.status, self.masked, self.assigned_email = page.status, page.masked, page.assigned_email
+        self.summary, self.person, self.cards, self.warnings = page.summary, page.person, page.cards, page.warnings
+        self.timeline, self.history, self.reviews, self.notes = page.timeline, page.history, page.reviews, page.notes
+        # Every card key present (the page indexes this dict); images already fetched in this tab stay.
+        self.media = {} if page.masked else {c.key: self.media.get(c.key, []) for c in self.cards}
+        action = page.action
+        self.action_id, self.action_state, self.action_status = action.id, action.state, action.new_status
+        self.action_error, self.action_mine, self.action_requested_by = action.error, action.mine, action.requested_by
+        self.can_decide, self.nodes, self.assignees = page.can_decide, page.nodes, page.assignees
         self.not_found = False
         return True
-
-    def _fill_summary(self, row: VerificationSession, shown: dict[str, Any], staff: dict[Any, str], *,
-                      full: bool) -> None:
-        self.status = row.status
-        self.assigned_email = staff.get(row.assigned_to, "") if row.assigned_to else ""
-        vendor = row.vendor_data or ""
-        self.summary = [
-            {"label": "Session number", "value": str(row.session_number or "—")},
-            {"label": "Vendor data", "value": (vendor if full else masking.mask_identifier(vendor)) or "—"},
-            {"label": "Workflow", "value": row.workflow_id or "—"},
-            {"label": "Created", "value": _when(row.created_at)},
-            {"label": "Last update", "value": _when(row.updated_at)},
-            {"label": "Assigned to", "value": self.assigned_email or "nobody"},
-            {"label": "Environment", "value": row.environment or "—"},
-            {"label": "Warnings", "value": "yes" if row.has_warnings else "no"},
-        ]
-        ids = [e for e in shown.get("id_verifications") or [] if isinstance(e, dict)]
-        first = ids[0] if ids else {}
-        self.person = [{"label": label, "value": checks.display(first.get(key))} for key, label in (
-            ("full_name", "Name"), ("date_of_birth", "Date of birth"), ("document_number", "Document number"),
-            ("nationality", "Nationality"))]
-
-    def _fill_action(self, db: Session, principal: Principal) -> None:
-        action = db.exec(select(ReviewAction).where(ReviewAction.session_id == self.sid)
-                         .order_by(col(ReviewAction.requested_at).desc()).limit(1)).first()
-        if action is None:
-            self.action_id, self.action_state, self.action_status, self.action_error = 0, "", "", ""
-            self.action_mine, self.action_requested_by = False, ""
-            return
-        requester = db.get(StaffUser, action.requested_by)
-        self.action_id = action.id or 0
-        self.action_state = action.state
-        self.action_status = action.new_status
-        self.action_error = action.error or ""
-        self.action_mine = action.requested_by == principal.user_id
-        self.action_requested_by = requester.email if requester else ""
 
     @rx.event
     @requires("viewer")
@@ -162,16 +97,20 @@ class SessionDetailState(StaffState):
         if not self._fill(principal):
             return
         engine = get_engine()
-        with write_lock(engine), session_scope(engine) as db:
-            review.record_view(db, actor=principal, session_id=self.sid, masked=self.masked, ip=self._client_ip())
-        admin_live.follow_session(self.router.session.client_token, self.sid)
+        with writing(engine) as db:
+            views.record_view(db, actor=principal, session_id=self.sid, masked=self.masked, ip=self._client_ip())
+        realtime.follow(self.router.session.client_token, "session", self.sid)
 
-    def _reload(self) -> None:
-        principal = self._principal()
+    def _reload(self, *, user_action: bool = True) -> None:
+        principal = self._principal(user_action=user_action)
         if principal is None:
-            self.cards, self.person, self.summary, self.notes, self.reviews = [], [], [], [], []
+            self._forget_personal_data()
             return
         self._fill(principal)
+
+    def _forget_personal_data(self) -> None:
+        """Empty everything the page showed (signed out or expired: nothing personal stays in the tab's state)."""
+        self.reset()
 
     # ---- decision form ------------------------------------------------------------------------------------
 
@@ -184,7 +123,7 @@ class SessionDetailState(StaffState):
             kind: ``Approved``, ``Declined`` or ``Resubmitted``.
         """
         self._require("reviewer")
-        if kind in review.MANUAL_TO:
+        if kind in MANUAL_TO:
             self.form_kind, self.reason, self.chosen_nodes, self.message = kind, "", [], ""
 
     @rx.event
@@ -226,20 +165,30 @@ class SessionDetailState(StaffState):
         engine = get_engine()
         async with self:
             principal = self._require("reviewer")
-            nodes = [{"node_id": n["node_id"], "feature": n["feature"]} for n in self.nodes
-                     if n["node_id"] in self.chosen_nodes]
+            nodes = [
+                {"node_id": n["node_id"], "feature": n["feature"]}
+                for n in self.nodes
+                if n["node_id"] in self.chosen_nodes
+            ]
             try:
-                with write_lock(engine), session_scope(engine) as db:
-                    action = review.request_decision(db, actor=principal, session_id=self.sid,
-                                                     new_status=self.form_kind, reason=self.reason,
-                                                     nodes_to_resubmit=nodes, ip=self._client_ip())
+                with writing(engine) as db:
+                    action = review.request_decision(
+                        db,
+                        actor=principal,
+                        session_id=self.sid,
+                        new_status=self.form_kind,
+                        reason=self.reason,
+                        nodes_to_resubmit=nodes,
+                        ip=self._client_ip(),
+                    )
                     action_id, state = action.id or 0, action.state
             except review.ReviewError as exc:
                 self.message = str(exc)
                 return
             self.form_kind, self.reason, self.chosen_nodes, self.busy = "", "", [], state == "sending"
-            self.message = ("Waiting for a second reviewer's approval (four-eyes)." if state == "pending_approval"
-                            else "")
+            self.message = (
+                "Waiting for a second reviewer's approval (four-eyes)." if state == "pending_approval" else ""
+            )
             self._fill(principal)
         if state == "sending":
             await self._send(action_id)
@@ -260,9 +209,11 @@ class SessionDetailState(StaffState):
         async with self:
             principal = self._require("reviewer")
             try:
-                with write_lock(engine), session_scope(engine) as db:
-                    action_id = review.approve_request(db, actor=principal, action_id=self.action_id,
-                                                       ip=self._client_ip()).id or 0
+                with writing(engine) as db:
+                    action_id = (
+                        review.approve_request(db, actor=principal, action_id=self.action_id, ip=self._client_ip()).id
+                        or 0
+                    )
             except review.ReviewError as exc:
                 self.message = str(exc)
                 return
@@ -277,7 +228,7 @@ class SessionDetailState(StaffState):
         principal = self._require("reviewer")
         engine = get_engine()
         try:
-            with write_lock(engine), session_scope(engine) as db:
+            with writing(engine) as db:
                 review.reject_request(db, actor=principal, action_id=self.action_id, ip=self._client_ip())
         except review.ReviewError as exc:
             self.message = str(exc)
@@ -298,9 +249,10 @@ class SessionDetailState(StaffState):
         principal = self._require("reviewer")
         engine = get_engine()
         try:
-            with write_lock(engine), session_scope(engine) as db:
-                casework.add_note(db, actor=principal, session_id=self.sid, body=str(form.get("body", "")),
-                                ip=self._client_ip())
+            with writing(engine) as db:
+                casework.add_note(
+                    db, actor=principal, session_id=self.sid, body=str(form.get("body", "")), ip=self._client_ip()
+                )
         except review.ReviewError as exc:
             self.message = str(exc)
             return
@@ -321,7 +273,7 @@ class SessionDetailState(StaffState):
         target = principal.user_id if user_id == "me" else (None if user_id == "none" else int(user_id))
         engine = get_engine()
         try:
-            with write_lock(engine), session_scope(engine) as db:
+            with writing(engine) as db:
                 casework.assign(db, actor=principal, session_id=self.sid, assignee_id=target, ip=self._client_ip())
         except review.ReviewError as exc:
             self.message = str(exc)
@@ -343,9 +295,16 @@ class SessionDetailState(StaffState):
                 self.media_error = f"Didit did not answer: {exc}"
             return
         engine = get_engine()
-        with write_lock(engine), session_scope(engine) as db:
-            review.record_view(db, actor=principal, session_id=sid, masked=False, what="session.media_view", ip=ip,
-                               detail={"cards": len(keys)})
+        with writing(engine) as db:
+            views.record_view(
+                db,
+                actor=principal,
+                session_id=sid,
+                masked=False,
+                what="session.media_view",
+                ip=ip,
+                detail={"cards": len(keys)},
+            )
         async with self:
             self.media = {key: checks.media_urls(decision, key) for key in keys}
             self.media_error = ""
@@ -362,8 +321,7 @@ class SessionDetailState(StaffState):
             principal = self._require("reviewer")
             sid, ip = self.sid, self._client_ip()
         try:
-            pdf = await review.report_pdf(get_engine(), shared_client(), actor=principal, session_id=sid,
-                                          ip=ip)
+            pdf = await views.report_pdf(get_engine(), shared_client(), actor=principal, session_id=sid, ip=ip)
         except (errors.DiditError, review.ReviewError) as exc:
             async with self:
                 self.message = f"The PDF report is not available: {exc}"
@@ -371,24 +329,18 @@ class SessionDetailState(StaffState):
         yield rx.download(data=pdf, filename=f"didit-session-{sid}.pdf")
 
 
-async def push(app: object, client_token: str, change: SessionChanged) -> bool:
-    """Re-read the session in one connected tab after a webhook changed it.
+async def push(client_token: str, change: SessionChanged) -> bool:
+    """Re-read the session in one connected tab after it changed (the ``session`` pusher of the app module).
 
     Args:
-        app: The ``rx.App``.
         client_token: The tab.
         change: What changed.
 
     Returns:
-        False when the tab is gone.
+        False when the tab shows another session now.
     """
-    if not admin_live.is_connected(client_token):
-        return False
-    async with app.modify_state(BaseStateToken(ident=client_token, cls=SessionDetailState)) as root:  # type: ignore[attr-defined]
-        state = await root.get_state(SessionDetailState)
-        if state.sid == change.session_id:
-            state._reload()  # the push path of this module
+    async with realtime.tab_state(client_token, SessionDetailState) as state:
+        if state.sid != change.session_id:
+            return False
+        state._reload(user_action=False)  # the push path of this module
     return True
-
-
-admin_live.set_pusher("session", push)

@@ -18,34 +18,30 @@ from typing import Any
 
 import reflex as rx
 from reflex_components_radix.themes.base import LiteralAccentColor
-from sqlmodel import Session
 
-from didit_portal import i18n
+from didit_portal import i18n, realtime
 from didit_portal.components.qr import qr_svg
-from didit_portal.db import get_engine
+from didit_portal.db import get_engine, reading
 from didit_portal.didit.factory import shared_client
 from didit_portal.models import ShareLink
-from didit_portal.realtime import tabs as live
-from didit_portal.services.links import verification as links
+from didit_portal.services import links
 from didit_portal.services.links.tokens import is_expired
 from didit_portal.states.verify import token_from_path
+from didit_portal.styles import ACCENT_COLOR, DATA_REQUEST_COLORS
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two status checks (Didit offers polling or a websocket; polling is enough, contract §10.6).
+#: Seconds between two status checks (Didit offers polling or a websocket; polling is enough:
+#: https://docs.didit.me/auth-and-data/data-api-reference/full-flow).
 POLL_INTERVAL = 1.0
 #: A page left open stops asking after this long; reloading it resumes.
 MAX_POLL_SECONDS = 30 * 60
 #: Statuses after which nothing changes any more.
 FINISHED = frozenset({"confirmed", "declined"})
-#: Badge colour per status (the rest: the accent colour).
-STATUS_COLORS: dict[str, LiteralAccentColor] = {
-    "confirmed": "green", "declined": "red", "retrieved": "amber", "expired": "gray",
-}
 
 
 def _view(token: str = "", share_id: str = "") -> dict[str, Any] | None:
-    with Session(get_engine()) as db:
+    with reading() as db:
         share = links.resolve_share(db, token) if token else db.get(ShareLink, share_id)
         if share is None or is_expired(share.expires_at):
             return None
@@ -53,7 +49,7 @@ def _view(token: str = "", share_id: str = "") -> dict[str, Any] | None:
 
 
 def _get_share(share_id: str) -> ShareLink | None:
-    with Session(get_engine(), expire_on_commit=False) as db:
+    with reading() as db:
         share = db.get(ShareLink, share_id)
         return None if share is None or is_expired(share.expires_at) else share
 
@@ -103,7 +99,7 @@ class ShareState(rx.State):
         Returns:
             A Radix accent colour.
         """
-        return STATUS_COLORS.get(self.status, "teal")
+        return DATA_REQUEST_COLORS.get(self.status, ACCENT_COLOR)
 
     @rx.var
     def show_qr(self) -> bool:
@@ -163,7 +159,7 @@ class ShareState(rx.State):
     async def _follow(self, share_id: str, client_token: str) -> None:
         engine, client = get_engine(), shared_client()
         deadline = time.monotonic() + MAX_POLL_SECONDS
-        while time.monotonic() < deadline and live.is_connected(client_token):
+        while time.monotonic() < deadline and realtime.is_connected(client_token):
             share = await asyncio.to_thread(_get_share, share_id)
             if share is None:
                 async with self:

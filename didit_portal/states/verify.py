@@ -3,7 +3,7 @@
 What reaches the browser: Didit's exact status, the hosted URL (the embed and the QR code need it), the
 operator's return URL and the portal's strings. Nothing personal, no session token, no other session: the
 link and session ids stay in ``_private`` vars, and every handler re-derives the link from the URL token on the
-server. The status is pushed by the server (:mod:`didit_portal.realtime.tabs`) when a webhook changes it —
+server. The status is pushed by the server (:mod:`didit_portal.realtime`) when a webhook changes it —
 never taken from the iframe's messages or the callback's query string.
 """
 
@@ -15,30 +15,28 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import reflex as rx
-from reflex.istate.manager.token import BaseStateToken
 from reflex_components_radix.themes.base import LiteralAccentColor
-from sqlmodel import Session
 
-from didit_portal import i18n
+from didit_portal import i18n, realtime
 from didit_portal.components.qr import qr_svg
-from didit_portal.db import get_engine
+from didit_portal.db import get_engine, reading
 from didit_portal.didit.factory import shared_client
+from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import VerificationLink
-from didit_portal.realtime import tabs as live
-from didit_portal.services.links import verification as links
+from didit_portal.services import links
 from didit_portal.services.notify import SessionChanged
+from didit_portal.services.tasks import spawn_once
+from didit_portal.styles import ACCENT_COLOR, STATUS_COLORS
 
 log = logging.getLogger(__name__)
 
 #: Statuses after which the page starts a fresh session by itself (the user did nothing wrong).
-AUTO_RESTART = frozenset({"Abandoned", "Expired"})
+AUTO_RESTART = frozenset({SessionStatus.ABANDONED, SessionStatus.EXPIRED})
+#: Statuses in which the user can still act in Didit's flow (the embed and QR code are shown).
+_FLOW_OPEN = frozenset({SessionStatus.NOT_STARTED, SessionStatus.IN_PROGRESS, SessionStatus.RESUBMITTED})
 #: Statuses after which the user may ask for a fresh session with a button.
-MANUAL_RESTART = frozenset({"Kyc Expired"})
-#: Badge colour per status (the rest: the accent colour).
-STATUS_COLORS: dict[str, LiteralAccentColor] = {
-    "Approved": "green", "Declined": "red", "In Review": "amber", "Resubmitted": "amber",
-    "Abandoned": "gray", "Expired": "gray", "Kyc Expired": "orange",
-}
+MANUAL_RESTART = frozenset({SessionStatus.KYC_EXPIRED})
+
 
 def token_from_path(path: str) -> str:
     """The link token in ``/verify/{token}`` or ``/verify/{token}/done`` (or ``/share/{token}``).
@@ -69,7 +67,7 @@ def safe_return_url(url: object) -> str:
 
 
 def _load_view(token: str = "", link_id: str = "") -> dict[str, Any] | None:
-    with Session(get_engine()) as db:
+    with reading() as db:
         link = links.resolve_verification(db, token) if token else db.get(VerificationLink, link_id)
         if link is None:
             return None
@@ -136,7 +134,7 @@ class VerifyState(rx.State):
         Returns:
             A Radix accent colour.
         """
-        return STATUS_COLORS.get(self.status, "teal")
+        return STATUS_COLORS.get(self.status, ACCENT_COLOR)
 
     @rx.var
     def can_restart(self) -> bool:
@@ -154,7 +152,7 @@ class VerifyState(rx.State):
         Returns:
             True while the user can still act in Didit's flow.
         """
-        return self.status in {"Not Started", "In Progress", "Resubmitted"} and self.hosted_url != ""
+        return self.status in _FLOW_OPEN and self.hosted_url != ""
 
     def _apply_view(self, view: dict[str, Any] | None) -> None:
         if view is None:
@@ -176,7 +174,7 @@ class VerifyState(rx.State):
         self.return_url = safe_return_url(view.get("return_url"))
         self.status = str(view["status"])
         if self._session_id:
-            live.registry.register(self.router.session.client_token, self._session_id, "verify")
+            realtime.follow(self.router.session.client_token, "verify", self._session_id)
 
     @rx.event
     async def load(self) -> None:
@@ -199,7 +197,7 @@ class VerifyState(rx.State):
     def _restart(self) -> None:
         link_id, session_id = self._link_id, self._session_id
         self.restarting = True
-        live.spawn_once(link_id, lambda: _restart(link_id, session_id))
+        spawn_once(link_id, lambda: _restart(link_id, session_id))
 
     @rx.event
     def flow_started(self) -> None:
@@ -222,7 +220,7 @@ class VerifyState(rx.State):
     def _on_status(self, status: str) -> None:
         if status == self.status:
             return
-        if status == "Resubmitted":
+        if status == SessionStatus.RESUBMITTED:
             self.embed_key += 1  # reopen the flow at the steps to redo
         self.status = status
         self._maybe_auto_restart()
@@ -237,20 +235,19 @@ async def _restart(link_id: str, session_id: str) -> None:
         await links.start_again(get_engine(), shared_client(), link)
     except Exception:
         log.exception("start again failed for link %s", link_id)
-        for token in live.registry.clients(session_id, "verify"):
-            async with live.app().modify_state(BaseStateToken(ident=token, cls=VerifyState)) as root:
-                state = await root.get_state(VerifyState)
+        for token in realtime.registry.clients("verify", session_id):
+            async with realtime.tab_state(token, VerifyState) as state:
                 state.restarting = False
                 state.restart_failed = True
 
 
 def _get_link(link_id: str) -> VerificationLink | None:
-    with Session(get_engine(), expire_on_commit=False) as db:
+    with reading() as db:
         return db.get(VerificationLink, link_id)
 
 
 async def push(client_token: str, change: SessionChanged) -> bool:
-    """Apply a session change to one connected tab (the live registry calls this).
+    """Apply a session change to one connected tab (registered as the ``verify`` pusher in the app module).
 
     Args:
         client_token: The tab.
@@ -259,10 +256,7 @@ async def push(client_token: str, change: SessionChanged) -> bool:
     Returns:
         False when the tab is gone (the registry then forgets it).
     """
-    if not live.is_connected(client_token):
-        return False
-    async with live.app().modify_state(BaseStateToken(ident=client_token, cls=VerifyState)) as root:
-        state = await root.get_state(VerifyState)
+    async with realtime.tab_state(client_token, VerifyState) as state:
         if not state.found:
             return False
         if change.kind == "link" or change.session_id != state._session_id:
@@ -273,6 +267,3 @@ async def push(client_token: str, change: SessionChanged) -> bool:
         elif change.kind == "status":
             state._on_status(change.status)
     return True
-
-
-live.set_pusher("verify", push)

@@ -32,8 +32,14 @@ def free_port() -> int:
 def running_portal(db_url: str, data_dir: Path, **overrides: object) -> Iterator[tuple[Settings, Starlette]]:
     """Start the backend in a thread; yield its settings and the api app; stop it afterwards."""
     port = free_port()
-    settings = Settings(port=port, portal_data_dir=data_dir, database_url=db_url,  # type: ignore[call-arg]
-                        public_base_url=f"http://127.0.0.1:{port}", sandbox_retry_scale=0.01, **overrides)
+    settings = Settings(
+        port=port,
+        portal_data_dir=data_dir,
+        database_url=db_url,  # type: ignore[call-arg]
+        public_base_url=f"http://127.0.0.1:{port}",
+        sandbox_retry_scale=0.01,
+        **overrides,
+    )
     api = build_api(settings)
 
     @contextlib.asynccontextmanager

@@ -42,7 +42,8 @@ import didit_portal.pages
 import didit_portal.states
 from didit_portal.config import get_settings
 from didit_portal.realtime import cookies as socket_cookies
-from didit_portal.services.access.accounts import COOKIE_NAME, ROLES, Unauthorized
+from didit_portal.services.access.accounts import ROLES, Unauthorized
+from didit_portal.services.access.signin import COOKIE_NAME
 from didit_portal.states.base import PUBLIC, StaffState
 from tests.auth_helpers import create_user, fast_hashing, session_for
 
@@ -125,8 +126,10 @@ def _call(cls: type[StaffState], name: str, state: StaffState) -> Any:
     if inspect.iscoroutine(result):
         return asyncio.run(result)
     if inspect.isasyncgen(result):
+
         async def drain() -> list[Any]:
             return [item async for item in result]
+
         return asyncio.run(drain())
     if inspect.isgenerator(result):
         return list(result)
@@ -144,13 +147,15 @@ def _state_for(cls: type[StaffState], cookie: str, path: str, sid: str = "") -> 
         sid = f"sid-{uuid.uuid4().hex}"
         socket_cookies._by_sid[sid] = cookie  # pyright: ignore[reportPrivateUsage]
     root = rx.State(_reflex_internal_init=True)  # pyright: ignore[reportCallIssue] -- how Reflex builds states
-    root.router = RouterData.from_router_data({
-        constants.RouteVar.SESSION_ID: sid,
-        constants.RouteVar.HEADERS: {"origin": "http://portal.test"},
-        constants.RouteVar.CLIENT_IP: "203.0.113.9",
-        constants.RouteVar.PATH: path,
-        constants.RouteVar.ORIGIN: path,
-    })
+    root.router = RouterData.from_router_data(
+        {
+            constants.RouteVar.SESSION_ID: sid,
+            constants.RouteVar.HEADERS: {"origin": "http://portal.test"},
+            constants.RouteVar.CLIENT_IP: "203.0.113.9",
+            constants.RouteVar.PATH: path,
+            constants.RouteVar.ORIGIN: path,
+        }
+    )
     state = root.get_substate(cls.get_full_name().split("."))
     assert isinstance(state, cls)
     return state
@@ -188,8 +193,11 @@ def cookies(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
 
 
 def test_every_handler_declares_its_minimum_role() -> None:
-    missing = [f"{cls.__name__}.{name}" for cls, name in _handlers()
-               if getattr(cls.event_handlers[name].fn, "__min_role__", None) is None]
+    missing = [
+        f"{cls.__name__}.{name}"
+        for cls, name in _handlers()
+        if getattr(cls.event_handlers[name].fn, "__min_role__", None) is None
+    ]
     assert not missing, f"add @requires(role) under @rx.event to: {', '.join(missing)}"
     assert {"AuditState", "LoginState"} <= {cls.__name__ for cls in _staff_states()}
 
@@ -197,8 +205,12 @@ def test_every_handler_declares_its_minimum_role() -> None:
 def test_no_state_has_a_setter_outside_the_walk() -> None:
     # Reflex's `setvar` handler calls `set_<name>` with a browser-chosen value: such methods must be real,
     # role-declared event handlers (then walked below), never plain helpers.
-    offenders = [f"{cls.__name__}.{name}" for cls in _staff_states() for name in dir(cls)
-                 if name.startswith("set_") and name != "set_is_hydrated" and name not in cls.event_handlers]
+    offenders = [
+        f"{cls.__name__}.{name}"
+        for cls in _staff_states()
+        for name in dir(cls)
+        if name.startswith("set_") and name != "set_is_hydrated" and name not in cls.event_handlers
+    ]
     assert not offenders, offenders
 
 
@@ -298,8 +310,9 @@ def test_forged_or_missing_cookie_is_anonymous(cookies: dict[str, str]) -> None:
     assert state._require("admin").email == "admin@example.org"
 
 
-def test_the_cookie_comes_from_the_worker_not_the_stored_router_data(cookies: dict[str, str],
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_cookie_comes_from_the_worker_not_the_stored_router_data(
+    cookies: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     # In the running app the cookie never reaches router data (realtime/cookies.py): it is looked up by the
     # socket id, which Reflex sets from the socket itself (an event cannot choose it).
     monkeypatch.setattr(socket_cookies, "_by_sid", {"sid-admin": cookies["admin"]})

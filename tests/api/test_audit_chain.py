@@ -32,9 +32,15 @@ def _append(url: str, n: int) -> list[int]:
     ids = []
     with session_scope(get_engine(url)) as db:
         for i in range(n):
-            row = audit.record(db, actor=ACTOR if i % 2 else None, action="session.view", target_type="session",
-                               target_id=f"s-{i}", detail={"n": i, "masked": True, "nested": {"k": [1, 2]}},
-                               ip="198.51.100.4")
+            row = audit.record(
+                db,
+                actor=ACTOR if i % 2 else None,
+                action="session.view",
+                target_type="session",
+                target_id=f"s-{i}",
+                detail={"n": i, "masked": True, "nested": {"k": [1, 2]}},
+                ip="198.51.100.4",
+            )
             assert row.id is not None
             ids.append(row.id)
     return ids
@@ -63,7 +69,8 @@ def test_tampering_is_found_at_the_right_row(db_url: str, tamper: str) -> None:
     statements = {
         "edit_detail": "UPDATE audit_log SET detail = '{\"n\": 99}' WHERE id = :id",
         "edit_time": "UPDATE audit_log SET at = at + INTERVAL '1 second' WHERE id = :id"
-        if db_url.startswith("postgresql") else "UPDATE audit_log SET at = '2001-01-01 00:00:00.000000' WHERE id = :id",
+        if db_url.startswith("postgresql")
+        else "UPDATE audit_log SET at = '2001-01-01 00:00:00.000000' WHERE id = :id",
         "edit_actor": "UPDATE audit_log SET actor_email = 'someone@else.org' WHERE id = :id",
         "delete": "DELETE FROM audit_log WHERE id = :id",
         # Recomputing a row's own hash after editing it still breaks the link to the next row.
@@ -114,8 +121,9 @@ def test_concurrent_writers_never_fork_the_chain(db_url: str) -> None:
     assert audit.verify_chain(get_engine(db_url)) == (True, 32, None)
 
 
-def _cli(url: str, *args: str, stdin: str = "", monkeypatch: pytest.MonkeyPatch,
-         capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+def _cli(
+    url: str, *args: str, stdin: str = "", monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> tuple[int, str, str]:
     """Run ``python -m didit_portal`` in-process against ``url`` (one real subprocess is in the last test)."""
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
@@ -128,8 +136,9 @@ def _cli(url: str, *args: str, stdin: str = "", monkeypatch: pytest.MonkeyPatch,
     return code, out.out, out.err
 
 
-def test_cli_users_and_audit_verify(db_url: str, monkeypatch: pytest.MonkeyPatch,
-                                    capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_users_and_audit_verify(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def run(*args: str, stdin: str = "") -> tuple[int, str, str]:
         return _cli(db_url, *args, stdin=stdin, monkeypatch=monkeypatch, capsys=capsys)
 
@@ -139,8 +148,16 @@ def test_cli_users_and_audit_verify(db_url: str, monkeypatch: pytest.MonkeyPatch
     assert len(password) >= 20
     code, out, _ = run("users", "bootstrap-admin")
     assert code == 0 and "Password" not in out
-    code, _, err = run("users", "create", "--email", "Viewer@Example.org", "--password-stdin", "--role", "viewer",
-                       stdin="a long viewer password\n")
+    code, _, err = run(
+        "users",
+        "create",
+        "--email",
+        "Viewer@Example.org",
+        "--password-stdin",
+        "--role",
+        "viewer",
+        stdin="a long viewer password\n",
+    )
     assert code == 0, err
     code, _, err = run("users", "create", "--email", "r@example.org", "--password", "short", "--role", "reviewer")
     assert code == 1 and "at least 12" in err
@@ -208,8 +225,9 @@ def test_malformed_anchors_are_refused(db_url: str, bad: str) -> None:
         audit.verify_chain(get_engine(db_url), anchor=bad)
 
 
-def test_cli_audit_anchor_and_verify_with_it(db_url: str, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_audit_anchor_and_verify_with_it(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     def run(*args: str) -> tuple[int, str, str]:
         return _cli(db_url, *args, monkeypatch=monkeypatch, capsys=capsys)
 

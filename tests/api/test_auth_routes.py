@@ -16,13 +16,14 @@ from pyotp.totp import TOTP
 from sqlmodel import select
 from starlette.applications import Starlette
 
-from didit_portal.api.auth_routes import auth_routes
+from didit_portal.api.auth_routes import auth_app
 from didit_portal.config import Settings
 from didit_portal.db import get_engine, session_scope
 from didit_portal.models import AuditLog, StaffSession, StaffUser, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import audit
 from didit_portal.services.access import accounts as auth
+from didit_portal.services.access import signin
 from tests.auth_helpers import PASSWORD, create_user, enrol_totp, fast_hashing
 
 ORIGIN = "http://portal.test"
@@ -37,7 +38,7 @@ def _fast_hashing() -> Iterator[None]:
 
 def _app(url: str, public: str = ORIGIN) -> Starlette:
     settings = Settings(database_url=url, public_base_url=public, portal_data_dir=Path("/nonexistent"))
-    return Starlette(routes=auth_routes(settings, get_engine(url)))
+    return auth_app(settings, get_engine(url))
 
 
 @pytest.fixture
@@ -46,8 +47,9 @@ async def client(db_url: str) -> AsyncIterator[httpx.AsyncClient]:
         yield c
 
 
-async def _login(client: httpx.AsyncClient, email: str = "rev@example.org", password: str = PASSWORD,
-                 **extra: str) -> httpx.Response:
+async def _login(
+    client: httpx.AsyncClient, email: str = "rev@example.org", password: str = PASSWORD, **extra: str
+) -> httpx.Response:
     return await client.post("/api/auth/login", data={"email": email, "password": password, **extra}, headers=FORM)
 
 
@@ -68,7 +70,7 @@ async def test_login_sets_a_strict_httponly_cookie_and_redirects(db_url: str, cl
     assert response.headers["location"] == f"{ORIGIN}/admin/sessions/abc"
     cookie = _set_cookie(response)
     parts = {p.strip().split("=")[0].lower() for p in cookie.split(";")}
-    assert cookie.startswith(f"{auth.COOKIE_NAME}=")
+    assert cookie.startswith(f"{signin.COOKIE_NAME}=")
     assert {"httponly", "path", "samesite"} <= parts and "secure" not in parts
     assert "samesite=strict" in cookie.lower() and "path=/" in cookie.lower()
     token = _token(response)
@@ -84,8 +86,11 @@ async def test_secure_flag_when_public_url_is_https(db_url: str) -> None:
     create_user(db_url, "rev@example.org", "reviewer")
     transport = httpx.ASGITransport(app=_app(db_url, public="https://portal.test"))
     async with httpx.AsyncClient(transport=transport, base_url="https://portal.test") as client:
-        response = await client.post("/api/auth/login", data={"email": "rev@example.org", "password": PASSWORD},
-                                     headers={"Origin": "https://portal.test"})
+        response = await client.post(
+            "/api/auth/login",
+            data={"email": "rev@example.org", "password": PASSWORD},
+            headers={"Origin": "https://portal.test"},
+        )
     assert response.status_code == 303
     assert "secure" in _set_cookie(response).lower()
 
@@ -96,8 +101,8 @@ async def test_login_renews_the_token_and_ends_the_old_session(db_url: str, clie
     second = _token(await _login(client))
     assert first != second
     with session_scope(get_engine(db_url)) as db:
-        assert auth.principal_from_token(db, first) is None
-        assert auth.principal_from_token(db, second) is not None
+        assert signin.principal_from_token(db, first) is None
+        assert signin.principal_from_token(db, second) is not None
 
 
 async def test_failures_are_generic_and_never_set_a_session(db_url: str, client: httpx.AsyncClient) -> None:
@@ -107,14 +112,19 @@ async def test_failures_are_generic_and_never_set_a_session(db_url: str, client:
     for response in (wrong, unknown):
         assert response.status_code == 303
         assert response.headers["location"] == f"{ORIGIN}/login?error=1"
-        assert "Max-Age=0" in _set_cookie(response) or 'expires=' in _set_cookie(response).lower()
-    json_wrong = await client.post("/api/auth/login", json={"email": "rev@example.org", "password": "nope nope"},
-                                   headers=FORM)
-    json_unknown = await client.post("/api/auth/login", json={"email": "x@example.org", "password": "nope nope"},
-                                     headers=FORM)
+        assert "Max-Age=0" in _set_cookie(response) or "expires=" in _set_cookie(response).lower()
+    json_wrong = await client.post(
+        "/api/auth/login", json={"email": "rev@example.org", "password": "nope nope"}, headers=FORM
+    )
+    json_unknown = await client.post(
+        "/api/auth/login", json={"email": "x@example.org", "password": "nope nope"}, headers=FORM
+    )
     assert json_wrong.status_code == json_unknown.status_code == 401
-    assert json_wrong.json() == json_unknown.json() == {"ok": False, "next": "/login?error=1",
-                                                        "error": auth.GENERIC_ERROR}
+    assert (
+        json_wrong.json()
+        == json_unknown.json()
+        == {"ok": False, "next": "/login?error=1", "error": signin.GENERIC_ERROR}
+    )
     assert (await client.get("/api/auth/me")).status_code == 401
 
 
@@ -130,10 +140,9 @@ async def test_logout_ends_the_server_session(db_url: str, client: httpx.AsyncCl
     response = await client.post("/api/auth/logout", headers=FORM)
     assert response.status_code == 303 and response.headers["location"] == f"{ORIGIN}/login"
     cleared = _set_cookie(response)
-    assert cleared.startswith(f'{auth.COOKIE_NAME}=""') or cleared.startswith(f"{auth.COOKIE_NAME}=;")
+    assert cleared.startswith(f'{signin.COOKIE_NAME}=""') or cleared.startswith(f"{signin.COOKIE_NAME}=;")
     # The token is dead on the server even if a copy of the cookie survives.
-    replay = httpx.AsyncClient(transport=client._transport, base_url=ORIGIN,
-                               cookies={auth.COOKIE_NAME: token})
+    replay = httpx.AsyncClient(transport=client._transport, base_url=ORIGIN, cookies={signin.COOKIE_NAME: token})
     async with replay:
         assert (await replay.get("/api/auth/me")).status_code == 401
     with session_scope(get_engine(db_url)) as db:
@@ -149,9 +158,9 @@ async def test_idle_and_absolute_timeouts(db_url: str, client: httpx.AsyncClient
         session = db.get(StaffSession, lookup_hash(token))
         assert session is not None
         if expiry == "idle":
-            session.last_seen_at = utcnow() - auth.IDLE_TIMEOUT - timedelta(seconds=1)
+            session.last_seen_at = utcnow() - signin.IDLE_TIMEOUT - timedelta(seconds=1)
         else:  # recently active, but logged in 12 h ago
-            session.created_at = utcnow() - auth.ABSOLUTE_TIMEOUT
+            session.created_at = utcnow() - signin.ABSOLUTE_TIMEOUT
             session.expires_at = utcnow() - timedelta(seconds=1)
         db.add(session)
     assert (await client.get("/api/auth/me")).status_code == 401
@@ -159,7 +168,7 @@ async def test_idle_and_absolute_timeouts(db_url: str, client: httpx.AsyncClient
 
 async def test_lockout_through_the_route(db_url: str, client: httpx.AsyncClient) -> None:
     create_user(db_url, "rev@example.org", "reviewer")
-    for _ in range(auth.LOCK_AFTER):
+    for _ in range(signin.LOCK_AFTER):
         assert (await _login(client, password="wrong wrong wrong")).headers["location"].endswith("error=1")
     locked = await _login(client)
     assert locked.headers["location"] == f"{ORIGIN}/login?error=1"
@@ -171,10 +180,10 @@ async def test_lockout_through_the_route(db_url: str, client: httpx.AsyncClient)
     assert (await _login(client)).headers["location"] == f"{ORIGIN}/admin"
 
 
-@pytest.mark.parametrize("headers", [{}, {"Origin": "http://evil.example"}, {"Origin": "null"},
-                                     {"Referer": "http://evil.example/login"}])
-async def test_cross_origin_posts_are_refused(db_url: str, client: httpx.AsyncClient,
-                                              headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "headers", [{}, {"Origin": "http://evil.example"}, {"Origin": "null"}, {"Referer": "http://evil.example/login"}]
+)
+async def test_cross_origin_posts_are_refused(db_url: str, client: httpx.AsyncClient, headers: dict[str, str]) -> None:
     create_user(db_url, "rev@example.org", "reviewer")
     for path in ("/api/auth/login", "/api/auth/logout", "/api/auth/totp", "/api/auth/totp/enrol"):
         response = await client.post(path, data={"email": "rev@example.org", "password": PASSWORD}, headers=headers)
@@ -186,13 +195,19 @@ async def test_cross_origin_posts_are_refused(db_url: str, client: httpx.AsyncCl
 
 async def test_same_origin_by_host_and_referer_are_accepted(db_url: str, client: httpx.AsyncClient) -> None:
     create_user(db_url, "rev@example.org", "reviewer")
-    by_referer = await client.post("/api/auth/login", data={"email": "rev@example.org", "password": PASSWORD},
-                                   headers={"Referer": f"{ORIGIN}/login?next=/admin"})
+    by_referer = await client.post(
+        "/api/auth/login",
+        data={"email": "rev@example.org", "password": PASSWORD},
+        headers={"Referer": f"{ORIGIN}/login?next=/admin"},
+    )
     assert by_referer.status_code == 303
     other_host = httpx.AsyncClient(transport=client._transport, base_url="http://10.0.0.5:3000")
     async with other_host:
-        response = await other_host.post("/api/auth/login", data={"email": "rev@example.org", "password": PASSWORD},
-                                         headers={"Origin": "http://10.0.0.5:3000"})
+        response = await other_host.post(
+            "/api/auth/login",
+            data={"email": "rev@example.org", "password": PASSWORD},
+            headers={"Origin": "http://10.0.0.5:3000"},
+        )
     assert response.status_code == 303 and response.headers["location"] == "http://10.0.0.5:3000/admin"
 
 
@@ -212,11 +227,15 @@ async def test_totp_second_step(db_url: str, client: httpx.AsyncClient) -> None:
     assert (await client.get("/api/auth/me")).json()["email"] == "rev@example.org"
     # The code can also come with the password in one JSON request — a new code: each one is good once.
     async with httpx.AsyncClient(transport=client._transport, base_url=ORIGIN) as other:
-        replayed = await other.post("/api/auth/login", headers=FORM, json={
-            "email": "rev@example.org", "password": PASSWORD, "totp": good_code})
+        replayed = await other.post(
+            "/api/auth/login", headers=FORM, json={"email": "rev@example.org", "password": PASSWORD, "totp": good_code}
+        )
         assert replayed.json()["ok"] is False
-        one_shot = await other.post("/api/auth/login", headers=FORM, json={
-            "email": "rev@example.org", "password": PASSWORD, "totp": TOTP(secret).at(time.time() + 30)})
+        one_shot = await other.post(
+            "/api/auth/login",
+            headers=FORM,
+            json={"email": "rev@example.org", "password": PASSWORD, "totp": TOTP(secret).at(time.time() + 30)},
+        )
         assert one_shot.json()["ok"] is True
     with session_scope(get_engine(db_url)) as db:
         actions = [r.action for r in db.exec(select(AuditLog))]
@@ -238,7 +257,7 @@ async def test_required_totp_enrolment(db_url: str, client: httpx.AsyncClient) -
         user = db.get(StaffUser, principal.user_id)
         assert user is not None and user.totp_secret and not user.totp_enabled
         secret = user.totp_secret
-    assert " ".join(secret[i:i + 4] for i in range(0, len(secret), 4)) in qr.text
+    assert " ".join(secret[i : i + 4] for i in range(0, len(secret), 4)) in qr.text
     assert (await client.get("/api/auth/totp/setup")).text == qr.text  # same pending secret on reload
     enrol = await client.post("/api/auth/totp/enrol", data={"code": TOTP(secret).now()}, headers=FORM)
     assert enrol.headers["location"] == f"{ORIGIN}/admin"
@@ -251,6 +270,9 @@ async def test_required_totp_enrolment(db_url: str, client: httpx.AsyncClient) -
 
 async def test_oversized_body_fails_generically(db_url: str, client: httpx.AsyncClient) -> None:
     create_user(db_url, "rev@example.org", "reviewer")
-    response = await client.post("/api/auth/login", headers=FORM,
-                                 data={"email": "rev@example.org", "password": PASSWORD, "next": "/" + "a" * 20000})
+    response = await client.post(
+        "/api/auth/login",
+        headers=FORM,
+        data={"email": "rev@example.org", "password": PASSWORD, "next": "/" + "a" * 20000},
+    )
     assert response.headers["location"] == f"{ORIGIN}/login?error=1"

@@ -16,6 +16,7 @@ from didit_portal.models import AuditLog, StaffSession, StaffUser
 from didit_portal.security import lookup_hash
 from didit_portal.services import audit
 from didit_portal.services.access import accounts as auth
+from didit_portal.services.access import signin
 from tests.auth_helpers import PASSWORD, fast_hashing
 
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
@@ -36,10 +37,10 @@ def _create(url: str, email: str = "Rev@Example.org", role: str = "reviewer") ->
 
 def _login(url: str, password: str, *, at: datetime, email: str = "rev@example.org") -> auth.Principal | None:
     with session_scope(get_engine(url)) as db:
-        principal, message = auth.authenticate(db, email=email, password=password, ip="192.0.2.1", now=at)
+        principal, message = signin.authenticate(db, email=email, password=password, ip="192.0.2.1", now=at)
     assert (message == "") == (principal is not None)
     if principal is None:
-        assert message == auth.GENERIC_ERROR
+        assert message == signin.GENERIC_ERROR
     return principal
 
 
@@ -89,11 +90,11 @@ def test_lockout_after_five_failures_doubles_and_resets(db_url: str) -> None:
 
 
 def test_lock_duration_schedule() -> None:
-    assert [auth.lock_duration(n) for n in range(1, 5)] == [None] * 4
-    assert auth.lock_duration(5) == timedelta(minutes=1)
-    assert auth.lock_duration(6) == timedelta(minutes=2)
-    assert auth.lock_duration(8) == timedelta(minutes=8)
-    assert auth.lock_duration(500) == auth.MAX_LOCK
+    assert [signin.lock_duration(n) for n in range(1, 5)] == [None] * 4
+    assert signin.lock_duration(5) == timedelta(minutes=1)
+    assert signin.lock_duration(6) == timedelta(minutes=2)
+    assert signin.lock_duration(8) == timedelta(minutes=8)
+    assert signin.lock_duration(500) == signin.MAX_LOCK
 
 
 def test_unknown_email_and_disabled_user_fail_generically(db_url: str) -> None:
@@ -115,7 +116,7 @@ def test_session_idle_and_absolute_timeouts(db_url: str) -> None:
     assert principal is not None
     engine = get_engine(db_url)
     with session_scope(engine) as db:
-        token = auth.start_session(db, principal=principal, now=T0)
+        token = signin.start_session(db, principal=principal, now=T0)
     assert len(token) >= 43  # 32 bytes, base64url
     with session_scope(engine) as db:
         stored = db.exec(select(StaffSession)).one()
@@ -125,18 +126,18 @@ def test_session_idle_and_absolute_timeouts(db_url: str) -> None:
     for _ in range(20):
         at += timedelta(minutes=29)
         with session_scope(engine) as db:
-            found = auth.principal_from_token(db, token, now=at)
-        if at >= T0 + auth.ABSOLUTE_TIMEOUT:
+            found = signin.principal_from_token(db, token, now=at)
+        if at >= T0 + signin.ABSOLUTE_TIMEOUT:
             assert found is None  # ...but never beyond 12 hours.
         else:
             assert found == principal
     # A fresh session dies after 30 idle minutes.
     with session_scope(engine) as db:
-        token2 = auth.start_session(db, principal=principal, now=T0)
+        token2 = signin.start_session(db, principal=principal, now=T0)
     with session_scope(engine) as db:
-        assert auth.principal_from_token(db, token2, now=T0 + timedelta(minutes=29, seconds=59)) == principal
+        assert signin.principal_from_token(db, token2, now=T0 + timedelta(minutes=29, seconds=59)) == principal
     with session_scope(engine) as db:
-        assert auth.principal_from_token(db, token2, now=T0 + timedelta(minutes=60)) is None
+        assert signin.principal_from_token(db, token2, now=T0 + timedelta(minutes=60)) is None
 
 
 def test_last_seen_written_at_most_once_a_minute(db_url: str) -> None:
@@ -144,15 +145,15 @@ def test_last_seen_written_at_most_once_a_minute(db_url: str) -> None:
     principal = auth.Principal(user_id=user_id, email="rev@example.org", role="reviewer")
     engine = get_engine(db_url)
     with session_scope(engine) as db:
-        token = auth.start_session(db, principal=principal, now=T0)
+        token = signin.start_session(db, principal=principal, now=T0)
     for seconds in (10, 50):
         with session_scope(engine) as db:
-            assert auth.principal_from_token(db, token, now=T0 + timedelta(seconds=seconds)) is not None
+            assert signin.principal_from_token(db, token, now=T0 + timedelta(seconds=seconds)) is not None
     with session_scope(engine) as db:
         seen = db.exec(select(StaffSession)).one().last_seen_at
     assert seen.replace(tzinfo=seen.tzinfo or UTC) == T0
     with session_scope(engine) as db:
-        assert auth.principal_from_token(db, token, now=T0 + timedelta(seconds=70)) is not None
+        assert signin.principal_from_token(db, token, now=T0 + timedelta(seconds=70)) is not None
     with session_scope(engine) as db:
         seen = db.exec(select(StaffSession)).one().last_seen_at
     assert seen.replace(tzinfo=seen.tzinfo or UTC) == T0 + timedelta(seconds=70)
@@ -163,22 +164,22 @@ def test_end_session_disable_and_second_factor(db_url: str) -> None:
     principal = auth.Principal(user_id=user_id, email="rev@example.org", role="reviewer")
     engine = get_engine(db_url)
     with session_scope(engine) as db:
-        ended, disabled, pending = (auth.start_session(db, principal=principal) for _ in range(3))
+        ended, disabled, pending = (signin.start_session(db, principal=principal) for _ in range(3))
         db.get(StaffSession, lookup_hash(pending)).second_factor_ok = False  # type: ignore[union-attr]
     with session_scope(engine) as db:
-        assert auth.end_session(db, ended) == principal
-        assert auth.end_session(db, ended) is None
+        assert signin.end_session(db, ended) == principal
+        assert signin.end_session(db, ended) is None
     with session_scope(engine) as db:
-        assert auth.principal_from_token(db, ended) is None
-        assert auth.principal_from_token(db, pending) is None
-        assert auth.pending_principal(db, pending) == principal
-        assert auth.principal_from_token(db, disabled) == principal
-        assert auth.principal_from_token(db, "forged-token") is None
-        assert auth.principal_from_token(db, None) is None
+        assert signin.principal_from_token(db, ended) is None
+        assert signin.principal_from_token(db, pending) is None
+        assert signin.pending_principal(db, pending) == principal
+        assert signin.principal_from_token(db, disabled) == principal
+        assert signin.principal_from_token(db, "forged-token") is None
+        assert signin.principal_from_token(db, None) is None
     with session_scope(engine) as db:
         auth.disable_user(db, email="rev@example.org")
     with session_scope(engine) as db:
-        assert auth.principal_from_token(db, disabled) is None
+        assert signin.principal_from_token(db, disabled) is None
 
 
 def test_require_totp_setting_blocks_sessions_without_a_second_factor(db_url: str) -> None:
@@ -186,16 +187,16 @@ def test_require_totp_setting_blocks_sessions_without_a_second_factor(db_url: st
     principal = auth.Principal(user_id=user_id, email="rev@example.org", role="reviewer")
     engine = get_engine(db_url)
     with session_scope(engine) as db:
-        token = auth.start_session(db, principal=principal)
-        assert not auth.needs_second_factor(db, principal)
+        token = signin.start_session(db, principal=principal)
+        assert not signin.needs_second_factor(db, principal)
     with session_scope(engine) as db:
         with pytest.raises(auth.Unauthorized):
             auth.set_totp_required(db, value=True, actor=principal)
         auth.set_totp_required(db, value=True, actor=None)
     with session_scope(engine) as db:
-        assert auth.needs_second_factor(db, principal)
-        assert auth.principal_from_token(db, token) is None
-        assert auth.session_principal(db, token) == principal  # may still enrol
+        assert signin.needs_second_factor(db, principal)
+        assert signin.principal_from_token(db, token) is None
+        assert signin.session_principal(db, token) == principal  # may still enrol
     assert audit.verify_chain(engine)[0]
 
 
@@ -208,9 +209,16 @@ def test_principal_roles_rank() -> None:
     assert not auth.Principal(3, "x@x", "ghost").at_least("viewer")
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    ("/admin/sessions/abc", "/admin/sessions/abc"), ("//evil.example", "/admin"), ("/\\evil", "/admin"),
-    ("https://evil.example/", "/admin"), ("", "/admin"), (None, "/admin"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("/admin/sessions/abc", "/admin/sessions/abc"),
+        ("//evil.example", "/admin"),
+        ("/\\evil", "/admin"),
+        ("https://evil.example/", "/admin"),
+        ("", "/admin"),
+        (None, "/admin"),
+    ],
+)
 def test_safe_next(value: str | None, expected: str) -> None:
-    assert auth.safe_next(value) == expected
+    assert signin.safe_next(value) == expected

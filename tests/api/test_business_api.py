@@ -21,8 +21,8 @@ from didit_portal.db import get_engine
 from didit_portal.didit.client import DiditClient
 from didit_portal.models import ApiToken, VerificationLink
 from didit_portal.security import lookup_hash
+from didit_portal.services import links
 from didit_portal.services.access import api_tokens as tokens
-from didit_portal.services.links import verification as links
 
 
 @pytest.fixture
@@ -39,8 +39,9 @@ def token(db_url: str) -> str:
 
 @pytest.fixture
 async def api(portal: Settings, token: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=f"{portal.internal_url}/api/v1",
-                                 headers={"Authorization": f"Bearer {token}"}, timeout=20) as client:
+    async with httpx.AsyncClient(
+        base_url=f"{portal.internal_url}/api/v1", headers={"Authorization": f"Bearer {token}"}, timeout=20
+    ) as client:
         yield client
 
 
@@ -97,25 +98,34 @@ async def test_validation_errors_name_the_field(api: httpx.AsyncClient) -> None:
     broken = await api.post("/verifications", content=b"{not json", headers={"Content-Type": "application/json"})
     assert broken.status_code == 422 and _fields(broken)
 
-    for body, field in [({"vendor_data": "u", "scope": "names telepathy"}, "scope"),
-                        ({"vendor_data": "u", "scope": []}, "scope"),
-                        ({"vendor_data": "u", "scope": 3}, "scope"),
-                        ({"scope": "names"}, "vendor_data")]:
+    for body, field in [
+        ({"vendor_data": "u", "scope": "names telepathy"}, "scope"),
+        ({"vendor_data": "u", "scope": []}, "scope"),
+        ({"vendor_data": "u", "scope": 3}, "scope"),
+        ({"scope": "names"}, "vendor_data"),
+    ]:
         response = await api.post("/data-requests", json=body)
         assert response.status_code == 422, (body, response.text)
         assert field in _fields(response)
     telepathy = await api.post("/data-requests", json={"vendor_data": "u", "scope": "names telepathy"})
     assert "telepathy" in telepathy.json()["fields"][0]["message"]
 
-    huge = await api.post("/verifications", content=b"{" + b" " * 70000 + b"}",
-                          headers={"Content-Type": "application/json"})
+    huge = await api.post(
+        "/verifications", content=b"{" + b" " * 70000 + b"}", headers={"Content-Type": "application/json"}
+    )
     assert huge.status_code == 413 and huge.json()["error"] == "payload_too_large"
 
 
-async def test_create_is_idempotent_and_status_follows_webhook(portal: Settings, api: httpx.AsyncClient,
-                                                               db_url: str) -> None:
-    body = {"vendor_data": "customer-7", "email": "Zoe@example.org", "language": "es",
-            "return_url": "https://shop.example/done", "metadata": {"plan": "gold"}}
+async def test_create_is_idempotent_and_status_follows_webhook(
+    portal: Settings, api: httpx.AsyncClient, db_url: str
+) -> None:
+    body = {
+        "vendor_data": "customer-7",
+        "email": "Zoe@example.org",
+        "language": "es",
+        "return_url": "https://shop.example/done",
+        "metadata": {"plan": "gold"},
+    }
     first = await api.post("/verifications", json=body)
     assert first.status_code == 201, first.text
     created = first.json()
@@ -140,7 +150,8 @@ async def test_create_is_idempotent_and_status_follows_webhook(portal: Settings,
     async with httpx.AsyncClient() as http:
         outcome = await http.post(
             f"{portal.internal_url}/didit-sandbox/sandbox/sessions/{created['session_id']}/outcome",
-            json={"outcome": "approve"})
+            json={"outcome": "approve"},
+        )
     assert outcome.status_code == 200, outcome.text
     latest: dict[str, str] = {}
 
@@ -197,8 +208,9 @@ async def test_openapi_lists_the_four_operations(portal: Settings) -> None:
     assert response.status_code == 200
     doc = response.json()
     assert doc["openapi"].startswith("3.")
-    operations = {(path, method): op["operationId"] for path, item in doc["paths"].items()
-                  for method, op in item.items()}
+    operations = {
+        (path, method): op["operationId"] for path, item in doc["paths"].items() for method, op in item.items()
+    }
     assert operations == {
         ("/verifications", "post"): "createVerification",
         ("/verifications/{id}", "get"): "getVerification",
@@ -214,15 +226,28 @@ async def test_openapi_lists_the_four_operations(portal: Settings) -> None:
 
 async def test_didit_failures_map_to_502_and_503(portal: Settings, db_url: str, token: str, tmp_path: Path) -> None:
     engine = get_engine(db_url)
-    wrong_key = DiditClient(base_url=portal.effective_base_url, auth_base_url=portal.effective_auth_base_url,
-                            api_key="wrong-key-0123", max_retries=0)
-    dead = DiditClient(base_url=f"http://127.0.0.1:{free_port()}", auth_base_url=f"http://127.0.0.1:{free_port()}",
-                       api_key="k", max_retries=0)
+    wrong_key = DiditClient(
+        base_url=portal.effective_base_url,
+        auth_base_url=portal.effective_auth_base_url,
+        api_key="wrong-key-0123",
+        max_retries=0,
+    )
+    dead = DiditClient(
+        base_url=f"http://127.0.0.1:{free_port()}",
+        auth_base_url=f"http://127.0.0.1:{free_port()}",
+        api_key="k",
+        max_retries=0,
+    )
     for client, status, error in [(wrong_key, 502, "didit_rejected"), (dead, 503, "didit_unavailable")]:
         app = business_app(portal, engine, client=client)
-        async with app.state.runtime, httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=app), base_url="http://portal",
-                headers={"Authorization": f"Bearer {token}"}) as http:
+        async with (
+            app.state.runtime,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=app),
+                base_url="http://portal",
+                headers={"Authorization": f"Bearer {token}"},
+            ) as http,
+        ):
             body = {"vendor_data": f"u-{status}", "workflow": "00000000-0000-4000-8000-000000000001"}
             response = await http.post("/verifications", json=body)
             assert response.status_code == status, response.text

@@ -37,15 +37,16 @@ async def test_sandbox_webhook_reaches_inbox_and_session(portal: Settings, db_ur
         assert client.base_url.endswith("/didit-sandbox")
         workflows = await client.list_workflows()
         workflow_id = next(w.workflow_id or w.uuid for w in workflows if (w.model_extra or {}).get("is_default"))
-        created = await client.create_session(CreateSessionRequest(workflow_id=str(workflow_id),
-                                                                   vendor_data="user-e2e",
-                                                                   metadata={"plan": "gold"}))
+        created = await client.create_session(
+            CreateSessionRequest(workflow_id=str(workflow_id), vendor_data="user-e2e", metadata={"plan": "gold"})
+        )
         assert created.status is SessionStatus.NOT_STARTED
         assert created.url and created.url.startswith(f"{portal.public_base_url}/didit-sandbox/session/")
         async with httpx.AsyncClient() as http:
             outcome = await http.post(
                 f"{portal.internal_url}/didit-sandbox/sandbox/sessions/{created.session_id}/outcome",
-                json={"outcome": "approve"})
+                json={"outcome": "approve"},
+            )
         assert outcome.status_code == 200, outcome.text
         assert len(outcome.json()["event_ids"]) == 2  # Not Started -> In Progress -> Approved
 
@@ -59,8 +60,7 @@ async def test_sandbox_webhook_reaches_inbox_and_session(portal: Settings, db_ur
             events = db.exec(select(InboxEvent).where(InboxEvent.session_id == created.session_id)).all()
             assert {e.event_id for e in events} == set(outcome.json()["event_ids"])
             assert {e.signature_kind for e in events} == {"v2"}
-            history = db.exec(select(StatusTransition).where(StatusTransition.session_id == created.session_id)
-                              ).all()
+            history = db.exec(select(StatusTransition).where(StatusTransition.session_id == created.session_id)).all()
             assert [h.to_status for h in sorted(history, key=lambda h: h.id or 0)] == ["In Progress", "Approved"]
             decision = db.exec(select(Decision).where(Decision.session_id == created.session_id)).one()
             assert decision.payload["status"] == "Approved" and decision.payload["environment"] == "sandbox"

@@ -14,12 +14,10 @@ from sqlalchemy.exc import OperationalError
 from sqlmodel import Session, col, select
 from starlette.applications import Starlette
 
-from didit_portal.api.webhooks import webhook_routes
+from didit_portal.api.webhooks import WebhookContext, webhook_app
 from didit_portal.db import get_engine
 from didit_portal.models import Decision, InboxEvent, StatusTransition, VerificationSession
-from didit_portal.services.inbox import process as inbox_apply
-from didit_portal.services.inbox import receive as inbox
-from didit_portal.services.inbox.receive import (
+from didit_portal.services.inbox import (
     MAX_ATTEMPTS,
     GroupCommitter,
     InboxProcessor,
@@ -27,20 +25,24 @@ from didit_portal.services.inbox.receive import (
     process_pass,
     process_pending,
 )
+from didit_portal.services.inbox import process as inbox_apply
+from didit_portal.services.inbox import worker as inbox_worker
 from tests.api.test_webhooks import URL, envelope, signed
 
 SECRET = "whsec_test_0123"
 
 
 def _app(committer: GroupCommitter) -> Starlette:
-    return Starlette(routes=webhook_routes(committer=committer, secret=lambda: SECRET,
-                                           allow=lambda: (True, True, True)))
+    return webhook_app(WebhookContext(committer=committer, secret=lambda: SECRET, allow=lambda: (True, True, True)))
 
 
 async def _post_all(app: Starlette, payloads: list[dict[str, object]]) -> list[httpx.Response]:
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://portal") as client:
-        return list(await asyncio.gather(*(client.post(URL, content=b, headers=h)
-                                           for b, h in (signed(p, SECRET) for p in payloads))))
+        return list(
+            await asyncio.gather(
+                *(client.post(URL, content=b, headers=h) for b, h in (signed(p, SECRET) for p in payloads))
+            )
+        )
 
 
 async def test_committed_payloads_are_handed_to_processing(db_url: str) -> None:
@@ -56,8 +58,7 @@ async def test_committed_payloads_are_handed_to_processing(db_url: str) -> None:
     assert seen == 5 and len(processor.cache) == 0
     assert sorted(c.session_id for c in changes) == sorted(sids)
     with Session(engine) as db:
-        assert {s.session_id: s.status for s in db.exec(select(VerificationSession))} == dict.fromkeys(sids,
-                                                                                                       "Approved")
+        assert {s.session_id: s.status for s in db.exec(select(VerificationSession))} == dict.fromkeys(sids, "Approved")
         assert len(db.exec(select(Decision)).all()) == 5
         assert all(e.processed_at is not None for e in db.exec(select(InboxEvent)))
     await committer.close()
@@ -68,9 +69,12 @@ async def test_poison_event_fails_alone_and_is_retried_a_bounded_number_of_times
     committer = GroupCommitter(engine)
     good = [str(uuid.uuid4()) for _ in range(3)]
     bad = str(uuid.uuid4())
-    payloads = [envelope(good[0], "In Progress", 1_767_225_590),
-                envelope(bad, "Pending Something", 1_767_225_590),  # a status Didit does not have
-                envelope(good[1], "In Progress", 1_767_225_590), envelope(good[2], "Declined", 1_767_225_591)]
+    payloads = [
+        envelope(good[0], "In Progress", 1_767_225_590),
+        envelope(bad, "Pending Something", 1_767_225_590),  # a status Didit does not have
+        envelope(good[1], "In Progress", 1_767_225_590),
+        envelope(good[2], "Declined", 1_767_225_591),
+    ]
     assert {r.status_code for r in await _post_all(_app(committer), payloads)} == {200}
     await committer.close()
     changes = process_pending(engine)
@@ -104,13 +108,16 @@ async def test_invalid_decision_fails_alone(db_url: str) -> None:
         assert failed.processed_at is None and failed.last_error == "ValidationError"
 
 
-async def test_batch_failure_falls_back_to_one_event_per_transaction(db_url: str,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_batch_failure_falls_back_to_one_event_per_transaction(
+    db_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = get_engine(db_url)
     committer = GroupCommitter(engine)
     sids = [str(uuid.uuid4()) for _ in range(3)]
-    assert {r.status_code for r in await _post_all(
-        _app(committer), [envelope(sid, "Approved", 1_767_225_600) for sid in sids])} == {200}
+    assert {
+        r.status_code
+        for r in await _post_all(_app(committer), [envelope(sid, "Approved", 1_767_225_600) for sid in sids])
+    } == {200}
     await committer.close()
     real = inbox_apply.apply_reports
     batches: list[int] = []
@@ -155,7 +162,7 @@ async def test_processor_catches_up_after_a_burst(db_url: str, burst_rate: float
 
 def test_burst_detection_follows_the_arrival_rate(monkeypatch: pytest.MonkeyPatch) -> None:
     now = [1000.0]
-    monkeypatch.setattr(inbox.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(inbox_worker.time, "monotonic", lambda: now[0])
     processor = InboxProcessor(get_engine("sqlite://"), burst_rate=200.0)
 
     def committed(n: int) -> list[PendingEvent]:

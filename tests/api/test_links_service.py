@@ -23,8 +23,7 @@ from didit_portal.didit.client import DiditClient
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import DataTransferSession, VerificationLink, VerificationSession, utcnow
 from didit_portal.security import lookup_hash
-from didit_portal.services import notify
-from didit_portal.services.links import verification as links
+from didit_portal.services import links, notify
 
 
 @pytest.fixture
@@ -41,16 +40,24 @@ async def client(portal: Settings) -> AsyncIterator[DiditClient]:
 
 async def _outcome(settings: Settings, session_id: str, outcome: str) -> None:
     async with httpx.AsyncClient() as http:
-        response = await http.post(f"{settings.internal_url}/didit-sandbox/sandbox/sessions/{session_id}/outcome",
-                                   json={"outcome": outcome})
+        response = await http.post(
+            f"{settings.internal_url}/didit-sandbox/sandbox/sessions/{session_id}/outcome", json={"outcome": outcome}
+        )
     assert response.status_code == 200, response.text
 
 
 async def test_create_resolve_view_and_reuse(portal: Settings, client: DiditClient, db_url: str) -> None:
     engine = get_engine(db_url)
     link, token = await links.create_verification(
-        engine, client, vendor_data="user-1", email="Ana@Example.org", language="es",
-        return_url="https://shop.example/back", metadata={"plan": "gold"}, settings=portal)
+        engine,
+        client,
+        vendor_data="user-1",
+        email="Ana@Example.org",
+        language="es",
+        return_url="https://shop.example/back",
+        metadata={"plan": "gold"},
+        settings=portal,
+    )
     assert token is not None and len(token) == 32
     assert links.verify_url(link, portal) == f"{portal.public_base_url}/verify/{token}"
     with Session(engine) as db:
@@ -144,12 +151,14 @@ async def test_share_lifecycle_confirm(portal: Settings, client: DiditClient, db
         with pytest.raises(links.ScopeError) as bad:
             await links.create_data_request(engine, client, vendor_data="u", scope="names telepathy", settings=portal)
         assert bad.value.unknown == ["telepathy"]
-        share, token = await links.create_data_request(engine, client, vendor_data="user-share",
-                                                       scope="names email pictures", settings=portal)
+        share, token = await links.create_data_request(
+            engine, client, vendor_data="user-share", scope="names email pictures", settings=portal
+        )
         assert token is not None
         assert links.share_url(share, portal).endswith(f"/share/{token}")
-        reused, reused_token = await links.create_data_request(engine, client, vendor_data="user-share",
-                                                               scope=["email", "picture", "names"], settings=portal)
+        reused, reused_token = await links.create_data_request(
+            engine, client, vendor_data="user-share", scope=["email", "picture", "names"], settings=portal
+        )
         assert reused.id == share.id and reused_token is None
         with Session(engine) as db:
             resolved = links.resolve_share(db, token)
@@ -175,8 +184,9 @@ async def test_share_lifecycle_confirm(portal: Settings, client: DiditClient, db
         kinds = [(c.status, c.kind) for c in changes if c.session_id == share.data_session_id]
         assert kinds == [("retrieved", "data_transfer"), ("confirmed", "data_transfer")]
         # Confirmed is final: the link is not reused for the same request.
-        new_share, new_token = await links.create_data_request(engine, client, vendor_data="user-share",
-                                                               scope="names email pictures", settings=portal)
+        new_share, new_token = await links.create_data_request(
+            engine, client, vendor_data="user-share", scope="names email pictures", settings=portal
+        )
         assert new_share.id != share.id and new_token is not None
     finally:
         unsubscribe()
@@ -192,8 +202,9 @@ async def test_share_refresh_after_expiry(portal: Settings, client: DiditClient,
         assert same.data_session_id == share.data_session_id  # still open: nothing to refresh
         # Let the sandbox's data session run out (its TTL is minutes; move its deadline instead of waiting).
         with sqlite3.connect(portal.portal_data_dir / "sandbox.db") as sandbox_db:
-            moved = sandbox_db.execute("UPDATE auth_sessions SET expires_at = 0 WHERE session_id = ?",
-                                       (share.data_session_id,)).rowcount
+            moved = sandbox_db.execute(
+                "UPDATE auth_sessions SET expires_at = 0 WHERE session_id = ?", (share.data_session_id,)
+            ).rowcount
         assert moved == 1
         assert await links.poll_data_session(engine, client, share) == "expired"
         assert ("expired", "data_transfer") in [(c.status, c.kind) for c in changes]

@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import insert
 from sqlmodel import Session
 
+from didit_portal import db
 from didit_portal.db import get_engine
 from didit_portal.models import VerificationSession
 from didit_portal.services.review import cache as queue_cache
@@ -18,9 +19,19 @@ from didit_portal.services.review.queue import QueueFilter
 
 def _add(db_url: str, status: str) -> None:
     now = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
-    row = {"session_id": str(uuid.uuid4()), "workflow_id": "wf-a", "vendor_data": "user-1", "status": status,
-           "status_event_at": 0, "origin": "webhook", "decision_missing": False, "has_warnings": False,
-           "created_at": now, "updated_at": now, "last_seen_at": now}
+    row = {
+        "session_id": str(uuid.uuid4()),
+        "workflow_id": "wf-a",
+        "vendor_data": "user-1",
+        "status": status,
+        "status_event_at": 0,
+        "origin": "webhook",
+        "decision_missing": False,
+        "has_warnings": False,
+        "created_at": now,
+        "updated_at": now,
+        "last_seen_at": now,
+    }
     with get_engine(db_url).begin() as conn:
         conn.execute(insert(VerificationSession), [row])
 
@@ -28,7 +39,7 @@ def _add(db_url: str, status: str) -> None:
 def test_counts_are_shared_for_a_few_seconds_then_refreshed(db_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     clock = SimpleNamespace(now=1000.0)
     monkeypatch.setattr(queue_cache, "time", SimpleNamespace(monotonic=lambda: clock.now))
-    monkeypatch.setattr(queue_cache, "get_engine", lambda: get_engine(db_url))
+    monkeypatch.setattr(db, "get_engine", lambda url=None: get_engine(db_url))
     monkeypatch.setattr(queue_cache, "_counts_cache", {})
     _add(db_url, "Approved")
     assert queue_cache.cached_counts(QueueFilter())["Approved"] == 1

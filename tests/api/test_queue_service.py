@@ -33,22 +33,24 @@ def _seed(db_url: str, n: int = 157, seed: int = 7) -> list[dict]:
     rows = []
     for i in range(n):
         created = NOW - timedelta(hours=(i // 3) * 2)  # three sessions share each timestamp
-        rows.append({
-            "session_id": str(uuid.UUID(int=rng.getrandbits(128))),
-            "session_number": 1000 + i,
-            "workflow_id": WORKFLOWS[i % 2],
-            "vendor_data": f"user-{i:04d}" if i % 10 else f"ACME-{i:04d}",
-            "status": STATUSES[i % len(STATUSES)],
-            "status_event_at": 0,
-            "origin": "webhook",
-            "decision_missing": False,
-            "has_warnings": i % 7 == 0,
-            "email_hash": lookup_hash(f"person{i}@example.com") if i % 5 == 0 else None,
-            "assigned_to": 1 if i % 4 == 0 else (2 if i % 4 == 1 else None),
-            "created_at": created,
-            "updated_at": created,
-            "last_seen_at": created,
-        })
+        rows.append(
+            {
+                "session_id": str(uuid.UUID(int=rng.getrandbits(128))),
+                "session_number": 1000 + i,
+                "workflow_id": WORKFLOWS[i % 2],
+                "vendor_data": f"user-{i:04d}" if i % 10 else f"ACME-{i:04d}",
+                "status": STATUSES[i % len(STATUSES)],
+                "status_event_at": 0,
+                "origin": "webhook",
+                "decision_missing": False,
+                "has_warnings": i % 7 == 0,
+                "email_hash": lookup_hash(f"person{i}@example.com") if i % 5 == 0 else None,
+                "assigned_to": 1 if i % 4 == 0 else (2 if i % 4 == 1 else None),
+                "created_at": created,
+                "updated_at": created,
+                "last_seen_at": created,
+            }
+        )
     with engine.begin() as conn:
         conn.execute(insert(VerificationSession), rows)
     return rows
@@ -95,8 +97,15 @@ def test_keyset_is_stable_when_sessions_arrive_while_paging(db_url: str) -> None
         page = queue.fetch_page(db, limit=10)
         seen = [r.session_id for r in page.rows]
         # New sessions arrive at the top while the reviewer reads page 1.
-        newer = [{**rows[0], "session_id": str(uuid.uuid4()), "session_number": 9000 + i,
-                  "created_at": NOW + timedelta(minutes=i + 1)} for i in range(15)]
+        newer = [
+            {
+                **rows[0],
+                "session_id": str(uuid.uuid4()),
+                "session_number": 9000 + i,
+                "created_at": NOW + timedelta(minutes=i + 1),
+            }
+            for i in range(15)
+        ]
         with engine.begin() as conn:
             conn.execute(insert(VerificationSession), newer)
         cursor = page.next_cursor
@@ -112,16 +121,22 @@ def test_keyset_is_stable_when_sessions_arrive_while_paging(db_url: str) -> None
 def test_filters_match_a_plain_python_filter(db_url: str, name: str) -> None:
     rows = _seed(db_url)
     cases = {
-        "statuses": (QueueFilter(statuses=("Approved", "In Review")), lambda r: r["status"] in ("Approved", "In Review")),
+        "statuses": (
+            QueueFilter(statuses=("Approved", "In Review")),
+            lambda r: r["status"] in ("Approved", "In Review"),
+        ),
         "workflow": (QueueFilter(workflow_id="wf-b"), lambda r: r["workflow_id"] == "wf-b"),
-        "dates": (QueueFilter(created_from=NOW - timedelta(days=3), created_to=NOW - timedelta(days=1)),
-                  lambda r: NOW - timedelta(days=3) <= r["created_at"] < NOW - timedelta(days=1)),
+        "dates": (
+            QueueFilter(created_from=NOW - timedelta(days=3), created_to=NOW - timedelta(days=1)),
+            lambda r: NOW - timedelta(days=3) <= r["created_at"] < NOW - timedelta(days=1),
+        ),
         "mine": (QueueFilter(assigned_to=1), lambda r: r["assigned_to"] == 1),
         "warnings": (QueueFilter(has_warnings=True), lambda r: r["has_warnings"]),
         # has_warnings=False means "do not filter on warnings", not "only sessions without".
-        "combined": (QueueFilter(statuses=("Declined", "Approved"), workflow_id="wf-b", assigned_to=2),
-                     lambda r: r["status"] in ("Declined", "Approved") and r["workflow_id"] == "wf-b"
-                     and r["assigned_to"] == 2),
+        "combined": (
+            QueueFilter(statuses=("Declined", "Approved"), workflow_id="wf-b", assigned_to=2),
+            lambda r: r["status"] in ("Declined", "Approved") and r["workflow_id"] == "wf-b" and r["assigned_to"] == 2,
+        ),
     }
     filters, keep = cases[name]
     expected = _expected(rows, keep)
@@ -161,11 +176,13 @@ def test_search_by_vendor_prefix_number_email_and_session_id(db_url: str) -> Non
     with Session(get_engine(db_url)) as db:
         assert _walk(db, QueueFilter(search="ACME-")) == _expected(rows, lambda r: r["vendor_data"].startswith("ACME-"))
         assert _walk(db, QueueFilter(search="user-001")) == _expected(
-            rows, lambda r: r["vendor_data"].startswith("user-001"))
+            rows, lambda r: r["vendor_data"].startswith("user-001")
+        )
         assert _walk(db, QueueFilter(search="1042")) == _expected(rows, lambda r: r["session_number"] == 1042)
         # Emails are matched by keyed hash, case-insensitively; nothing else is stored.
         assert _walk(db, QueueFilter(search="  Person15@Example.com ")) == _expected(
-            rows, lambda r: r["session_number"] == 1015)
+            rows, lambda r: r["session_number"] == 1015
+        )
         assert _walk(db, QueueFilter(search="person16@example.com")) == []
         target = rows[33]["session_id"]
         assert _walk(db, QueueFilter(search=target.upper())) == [target]
@@ -204,8 +221,15 @@ def test_chart_data_per_day_approval_rate_and_median_time_to_decision(db_url: st
     with Session(engine) as db:
         for i, r in enumerate(decided):
             at = int(r["created_at"].timestamp()) + 600 * (i + 1)
-            db.add(StatusTransition(session_id=r["session_id"], from_status="In Progress", to_status=r["status"],
-                                    event_at=at, source="webhook"))
+            db.add(
+                StatusTransition(
+                    session_id=r["session_id"],
+                    from_status="In Progress",
+                    to_status=r["status"],
+                    event_at=at,
+                    source="webhook",
+                )
+            )
         db.commit()
         charts = queue_stats.chart_data(db, days=7, now=NOW)
     assert len(charts.per_day) == 7 and charts.per_day[-1]["day"] == "03-10"
@@ -215,7 +239,9 @@ def test_chart_data_per_day_approval_rate_and_median_time_to_decision(db_url: st
     declined = sum(1 for r in in_window if r["status"] == "Declined")
     assert (charts.approved, charts.declined) == (approved, declined)
     assert charts.approval_rate == pytest.approx(approved / (approved + declined))
-    durations = sorted(600 * (i + 1) for i, r in enumerate(decided) if r["created_at"] >= datetime(2026, 3, 4, tzinfo=UTC))
+    durations = sorted(
+        600 * (i + 1) for i, r in enumerate(decided) if r["created_at"] >= datetime(2026, 3, 4, tzinfo=UTC)
+    )
     mid = len(durations) // 2
     median = durations[mid] if len(durations) % 2 else (durations[mid - 1] + durations[mid]) / 2
     assert charts.median_decision_seconds == pytest.approx(median)

@@ -22,8 +22,15 @@ BASE = "https://verification.didit.test"
 def _seed(url: str, status: str, *, silent_for: timedelta, decision_missing: bool = False) -> str:
     sid = str(uuid.uuid4())
     with Session(get_engine(url)) as db:
-        db.add(VerificationSession(session_id=sid, status=status, status_event_at=int(time.time()) - 3600,
-                                   last_seen_at=utcnow() - silent_for, decision_missing=decision_missing))
+        db.add(
+            VerificationSession(
+                session_id=sid,
+                status=status,
+                status_event_at=int(time.time()) - 3600,
+                last_seen_at=utcnow() - silent_for,
+                decision_missing=decision_missing,
+            )
+        )
         db.commit()
     return sid
 
@@ -37,9 +44,18 @@ async def test_drift_is_applied_and_counted(db_url: str) -> None:
     silent = _seed(db_url, "In Progress", silent_for=timedelta(hours=1))
     fresh = _seed(db_url, "In Progress", silent_for=timedelta(seconds=5))
     done = _seed(db_url, "Approved", silent_for=timedelta(hours=1))
-    route = respx.get(f"{BASE}/v3/session/{silent}/decision/").mock(return_value=httpx.Response(
-        200, json={"session_id": silent, "status": "Declined", "id_verifications": [
-            {"node_id": "feature_ocr", "status": "Declined", "warnings": [{"risk": "DOCUMENT_EXPIRED"}]}]}))
+    route = respx.get(f"{BASE}/v3/session/{silent}/decision/").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "session_id": silent,
+                "status": "Declined",
+                "id_verifications": [
+                    {"node_id": "feature_ocr", "status": "Declined", "warnings": [{"risk": "DOCUMENT_EXPIRED"}]}
+                ],
+            },
+        )
+    )
     seen: list[notify.SessionChanged] = []
     unsubscribe = notify.subscribe(seen.append)
     client = DiditClient(base_url=BASE, auth_base_url=BASE, api_key="k", sleep=_no_sleep)
@@ -60,10 +76,23 @@ async def test_drift_is_applied_and_counted(db_url: str) -> None:
 @respx.mock
 async def test_missing_decision_is_fetched_without_status_change(db_url: str) -> None:
     sid = _seed(db_url, "In Review", silent_for=timedelta(seconds=1), decision_missing=True)
-    respx.get(f"{BASE}/v3/session/{sid}/decision/").mock(return_value=httpx.Response(
-        200, json={"session_id": sid, "status": "In Review", "face_matches": [
-            {"node_id": "feature_face_match", "score": 50.0, "status": "In Review",
-             "warnings": [{"risk": "LOW_FACE_MATCH_SIMILARITY"}]}]}))
+    respx.get(f"{BASE}/v3/session/{sid}/decision/").mock(
+        return_value=httpx.Response(
+            200,
+            json={
+                "session_id": sid,
+                "status": "In Review",
+                "face_matches": [
+                    {
+                        "node_id": "feature_face_match",
+                        "score": 50.0,
+                        "status": "In Review",
+                        "warnings": [{"risk": "LOW_FACE_MATCH_SIMILARITY"}],
+                    }
+                ],
+            },
+        )
+    )
     client = DiditClient(base_url=BASE, auth_base_url=BASE, api_key="k", sleep=_no_sleep)
     report = await fetch_missing_decisions(get_engine(db_url), client)
     await client.aclose()

@@ -27,8 +27,11 @@ async def _client() -> aioredis.Redis:
         await client.execute_command("PING")
     except Exception as exc:
         await client.aclose()
-        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); start redis-server to run "
-                    "the shared rate-limit and live-update tests", pytrace=False)
+        pytest.fail(
+            f"Redis is not reachable at {REDIS_URL} ({type(exc).__name__}); start redis-server to run "
+            "the shared rate-limit and live-update tests",
+            pytrace=False,
+        )
     return client
 
 
@@ -83,8 +86,7 @@ async def test_redis_bridge_delivers_published_changes(workers: tuple[aioredis.R
     session_id = str(uuid.uuid4())
     received: list[notify.SessionChanged] = []
     # Other users of this Redis may publish on the channel too: keep only this test's session.
-    unsubscribe = notify.subscribe(lambda change: received.append(change) if change.session_id == session_id
-                                   else None)
+    unsubscribe = notify.subscribe(lambda change: received.append(change) if change.session_id == session_id else None)
     bridge = asyncio.create_task(notify.redis_bridge(REDIS_URL))
 
     async def subscribed() -> bool:
@@ -95,8 +97,9 @@ async def test_redis_bridge_delivers_published_changes(workers: tuple[aioredis.R
         await _wait_until(subscribed)
         # A change published by another worker reaches this worker's listeners.
         from_other = notify.SessionChanged(session_id, "Approved", "status")
-        await other_worker.publish(notify.REDIS_CHANNEL, json.dumps(
-            {"session_id": session_id, "status": "Approved", "kind": "status"}))
+        await other_worker.publish(
+            notify.REDIS_CHANNEL, json.dumps({"session_id": session_id, "status": "Approved", "kind": "status"})
+        )
         await _wait_until(lambda: len(received) >= 1)
         assert received == [from_other]
         # This worker's own publish goes through Redis and comes back once (not also delivered locally).

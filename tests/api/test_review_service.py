@@ -18,18 +18,22 @@ from didit_portal.didit.factory import client_from_settings
 from didit_portal.didit.schemas import CreateSessionRequest
 from didit_portal.models import AuditLog, Decision, ReviewAction, StaffUser, VerificationSession
 from didit_portal.security import decrypt_text
-from didit_portal.services import audit
+from didit_portal.services import audit, notify
 from didit_portal.services.access.accounts import Principal, Unauthorized
 from didit_portal.services.review import actions as review
-from didit_portal.services.review import casework, queue
+from didit_portal.services.review import casework, confirm, queue, views
 from tests.api.portal_server import running_portal, wait_for
 
 
 def _staff(db_url: str) -> dict[str, Principal]:
     people = {}
     with session_scope(get_engine(db_url)) as db:
-        for role, email in (("reviewer", "ana@example.com"), ("reviewer", "ben@example.com"),
-                            ("viewer", "vic@example.com"), ("admin", "ada@example.com")):
+        for role, email in (
+            ("reviewer", "ana@example.com"),
+            ("reviewer", "ben@example.com"),
+            ("viewer", "vic@example.com"),
+            ("admin", "ada@example.com"),
+        ):
             user = StaffUser(email=email, password_hash="unused", role=role)
             db.add(user)
             db.flush()
@@ -43,8 +47,14 @@ def _session(db_url: str, status: str, *, reviews: list | None = None, vendor: s
     with session_scope(get_engine(db_url)) as db:
         db.add(VerificationSession(session_id=sid, status=status, vendor_data=vendor))
         db.flush()
-        db.add(Decision(session_id=sid, status=status, source="webhook", payload={
-            "session_id": sid, "status": status, "reviews": reviews or [], "id_verifications": []}))
+        db.add(
+            Decision(
+                session_id=sid,
+                status=status,
+                source="webhook",
+                payload={"session_id": sid, "status": status, "reviews": reviews or [], "id_verifications": []},
+            )
+        )
     return sid
 
 
@@ -64,8 +74,9 @@ def test_four_eyes_overturning_didit_needs_a_second_reviewer_never_oneself(db_ur
     sid = _session(db_url, "Approved")  # Didit approved it by itself (no review in its feed)
     engine = get_engine(db_url)
     with session_scope(engine) as db:
-        action = review.request_decision(db, actor=staff["ana"], session_id=sid, new_status="Declined",
-                                         reason="Document photo is of a screen")
+        action = review.request_decision(
+            db, actor=staff["ana"], session_id=sid, new_status="Declined", reason="Document photo is of a screen"
+        )
         assert action.state == "pending_approval"
         action_id = action.id
     assert action_id is not None
@@ -91,14 +102,19 @@ def test_four_eyes_applies_only_to_didits_automatic_decisions(db_url: str) -> No
     by_reviewer = _session(db_url, "Declined", reviews=[{"user": "x", "new_status": "Declined", "comment": "c"}])
     with session_scope(get_engine(db_url)) as db:
         for sid in (in_review, by_reviewer):
-            action = review.request_decision(db, actor=staff["ana"], session_id=sid, new_status="Approved",
-                                             reason="Checked by phone")
+            action = review.request_decision(
+                db, actor=staff["ana"], session_id=sid, new_status="Approved", reason="Checked by phone"
+            )
             assert action.state == "sending"
     _set_four_eyes(db_url, staff["ada"], False)
     automatic = _session(db_url, "Declined")
     with session_scope(get_engine(db_url)) as db:
-        assert review.request_decision(db, actor=staff["ana"], session_id=automatic, new_status="Approved",
-                                       reason="ok").state == "sending"
+        assert (
+            review.request_decision(
+                db, actor=staff["ana"], session_id=automatic, new_status="Approved", reason="ok"
+            ).state
+            == "sending"
+        )
 
 
 def test_rejecting_a_request_and_the_validation_rules(db_url: str) -> None:
@@ -159,8 +175,11 @@ def test_assignment_only_to_active_reviewers(db_url: str) -> None:
     with Session(engine) as db:
         row = db.get(VerificationSession, sid)
         assert row is not None and row.assigned_to == staff["ben"].user_id
-        assert [s["email"] for s in casework.assignable_staff(db)] == ["ada@example.com", "ana@example.com",
-                                                                    "ben@example.com"]
+        assert [s["email"] for s in casework.assignable_staff(db)] == [
+            "ada@example.com",
+            "ana@example.com",
+            "ben@example.com",
+        ]
         mine = queue.fetch_page(db, filters=queue.QueueFilter(assigned_to=staff["ben"].user_id))
         assert [r.session_id for r in mine.rows] == [sid]
 
@@ -168,7 +187,7 @@ def test_assignment_only_to_active_reviewers(db_url: str) -> None:
 def test_csv_export_is_audited_masked_for_viewers_and_safe_for_spreadsheets(db_url: str) -> None:
     staff = _staff(db_url)
     _session(db_url, "Approved", vendor="zoe.nunez@example.com")
-    _session(db_url, "Declined", vendor="=HYPERLINK(\"http://evil\")")
+    _session(db_url, "Declined", vendor='=HYPERLINK("http://evil")')
     _session(db_url, "In Review", vendor="user-7")
     engine = get_engine(db_url)
     filters = queue.QueueFilter(statuses=("Approved", "Declined"))
@@ -185,28 +204,34 @@ def test_csv_export_is_audited_masked_for_viewers_and_safe_for_spreadsheets(db_u
     with Session(engine) as db:
         exports = db.exec(select(AuditLog).where(AuditLog.action == "queue.export").order_by(AuditLog.id)).all()
     assert [(e.actor_email, e.detail["masked"], e.detail["rows"]) for e in exports] == [
-        ("ana@example.com", False, 2), ("vic@example.com", True, 2)]
+        ("ana@example.com", False, 2),
+        ("vic@example.com", True, 2),
+    ]
 
 
 @pytest.mark.parametrize("four_eyes", [False, True])
-async def test_decline_goes_to_didit_and_is_confirmed_by_its_webhook(db_url: str, tmp_path: Path,
-                                                                     four_eyes: bool) -> None:
+async def test_decline_goes_to_didit_and_is_confirmed_by_its_webhook(
+    db_url: str, tmp_path: Path, four_eyes: bool
+) -> None:
     staff = _staff(db_url)
     _set_four_eyes(db_url, staff["ada"], four_eyes)
     engine = get_engine(db_url)
-    uninstall = review.install_confirmer(engine)
+    uninstall = notify.subscribe(lambda change: confirm.on_change(engine, change))
     try:
         with running_portal(db_url, tmp_path) as (settings, _api):
             async with client_from_settings(settings) as client:
                 workflows = await client.list_workflows()
-                workflow_id = next(w.workflow_id or w.uuid for w in workflows
-                                   if (w.model_extra or {}).get("is_default"))
-                created = await client.create_session(CreateSessionRequest(workflow_id=str(workflow_id),
-                                                                           vendor_data="user-review"))
+                workflow_id = next(
+                    w.workflow_id or w.uuid for w in workflows if (w.model_extra or {}).get("is_default")
+                )
+                created = await client.create_session(
+                    CreateSessionRequest(workflow_id=str(workflow_id), vendor_data="user-review")
+                )
                 async with httpx.AsyncClient() as http:
                     outcome = await http.post(
                         f"{settings.internal_url}/didit-sandbox/sandbox/sessions/{created.session_id}/outcome",
-                        json={"outcome": "approve"})
+                        json={"outcome": "approve"},
+                    )
                 assert outcome.status_code == 200, outcome.text
 
                 def status_is(wanted: str) -> bool:
@@ -216,8 +241,13 @@ async def test_decline_goes_to_didit_and_is_confirmed_by_its_webhook(db_url: str
 
                 await wait_for(lambda: status_is("Approved"), what="Approved via webhook")
                 with session_scope(engine) as db:
-                    action = review.request_decision(db, actor=staff["ana"], session_id=created.session_id,
-                                                     new_status="Declined", reason="Face does not match")
+                    action = review.request_decision(
+                        db,
+                        actor=staff["ana"],
+                        session_id=created.session_id,
+                        new_status="Declined",
+                        reason="Face does not match",
+                    )
                     action_id = action.id or 0
                     assert action.state == ("pending_approval" if four_eyes else "sending")
                 if four_eyes:
@@ -237,10 +267,10 @@ async def test_decline_goes_to_didit_and_is_confirmed_by_its_webhook(db_url: str
                 decision = await client.get_decision_raw(created.session_id)
                 assert decision["reviews"][-1]["comment"] == "Face does not match"
                 # Didit's PDF report: reviewers only, and the download is audited.
-                pdf = await review.report_pdf(engine, client, actor=staff["ana"], session_id=created.session_id)
+                pdf = await views.report_pdf(engine, client, actor=staff["ana"], session_id=created.session_id)
                 assert pdf.startswith(b"%PDF-")
                 with pytest.raises(Unauthorized):
-                    await review.report_pdf(engine, client, actor=staff["vic"], session_id=created.session_id)
+                    await views.report_pdf(engine, client, actor=staff["vic"], session_id=created.session_id)
                 # A reviewer's Declined is no longer Didit's automatic decision: no four-eyes to undo it.
                 with Session(engine) as db:
                     row = db.get(VerificationSession, created.session_id)
@@ -259,8 +289,12 @@ async def test_a_refused_update_marks_the_action_failed(db_url: str, tmp_path: P
     with running_portal(db_url, tmp_path) as (settings, _api):
         async with client_from_settings(settings) as client:
             with session_scope(engine) as db:
-                action_id = review.request_decision(db, actor=staff["ana"], session_id=sid, new_status="Approved",
-                                                    reason="ok").id or 0
+                action_id = (
+                    review.request_decision(
+                        db, actor=staff["ana"], session_id=sid, new_status="Approved", reason="ok"
+                    ).id
+                    or 0
+                )
             result = await review.send_to_didit(engine, client, action_id=action_id)
     assert result.state == "failed" and result.error and "404" in result.error
     assert "decision.failed" in _actions(db_url)

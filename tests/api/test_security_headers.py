@@ -25,8 +25,10 @@ from didit_portal.config import Settings
 
 INLINE = "document.documentElement.classList.add('light');"
 MODULE = "import('/assets/entry.js');"
-PAGE = (f"<!DOCTYPE html><html><head><script>{INLINE}</script><script src=\"/assets/app.js\"></script>"
-        f"<script type=\"module\" async=\"\">{MODULE}</script></head><body></body></html>")
+PAGE = (
+    f'<!DOCTYPE html><html><head><script>{INLINE}</script><script src="/assets/app.js"></script>'
+    f'<script type="module" async="">{MODULE}</script></head><body></body></html>'
+)
 
 
 def _sha(text: str) -> str:
@@ -42,8 +44,11 @@ def _settings(**values: object) -> Settings:
 def _app(tmp_path: Path, settings: Settings) -> SecurityHeadersMiddleware:
     async def page(request: Request) -> Response:
         if "gzip" in request.headers.get("accept-encoding", ""):
-            return Response(gzip.compress(PAGE.encode()), media_type="text/html",
-                            headers={"content-encoding": "gzip", "cache-control": "max-age=3600"})
+            return Response(
+                gzip.compress(PAGE.encode()),
+                media_type="text/html",
+                headers={"content-encoding": "gzip", "cache-control": "max-age=3600"},
+            )
         return HTMLResponse(PAGE, headers={"cache-control": "max-age=3600", "etag": '"abc"'})
 
     async def api(_: Request) -> Response:
@@ -51,10 +56,15 @@ def _app(tmp_path: Path, settings: Settings) -> SecurityHeadersMiddleware:
 
     (tmp_path / "share").mkdir()
     (tmp_path / "share" / "index.html").write_text(PAGE)
-    inner = Starlette(routes=[
-        Route("/verify/{token}", page), Route("/verify/{token}/done", page), Route("/", page),
-        Route("/api/v1/x", api), Mount("/", app=StaticFiles(directory=tmp_path, html=True)),
-    ])
+    inner = Starlette(
+        routes=[
+            Route("/verify/{token}", page),
+            Route("/verify/{token}/done", page),
+            Route("/", page),
+            Route("/api/v1/x", api),
+            Mount("/", app=StaticFiles(directory=tmp_path, html=True)),
+        ]
+    )
     return SecurityHeadersMiddleware(inner, settings=lambda: settings)
 
 
@@ -103,15 +113,20 @@ async def test_head_keeps_the_length(client: httpx.AsyncClient) -> None:
 
 def test_frame_sources_follow_the_mode() -> None:
     assert frame_sources(_settings(didit_mode="live", didit_api_key="k", didit_webhook_secret="s")) == [
-        "https://*.didit.me"]
+        "https://*.didit.me"
+    ]
     assert frame_sources(_settings(public_base_url="https://kyc.example.com/")) == [
-        "https://*.didit.me", "https://kyc.example.com"]
+        "https://*.didit.me",
+        "https://kyc.example.com",
+    ]
 
 
 def test_standalone_sandbox_origin_is_allowed(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DIDIT_BASE_URL", "http://127.0.0.1:9000")
     assert frame_sources(_settings(didit_base_url="http://127.0.0.1:9000")) == [
-        "https://*.didit.me", "http://127.0.0.1:9000"]
+        "https://*.didit.me",
+        "http://127.0.0.1:9000",
+    ]
 
 
 def test_https_public_url_gives_wss() -> None:

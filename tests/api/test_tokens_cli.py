@@ -63,17 +63,30 @@ def test_create_list_revoke(cli_env: str, capsys: pytest.CaptureFixture[str]) ->
 
     with Session(engine) as db:
         trail = db.exec(select(AuditLog).order_by(col(AuditLog.id))).all()
-    assert [(a.action, a.target_id) for a in trail] == [("api_token.create", str(row.id)),
-                                                       ("api_token.revoke", str(row.id))]
+    assert [(a.action, a.target_id) for a in trail] == [
+        ("api_token.create", str(row.id)),
+        ("api_token.revoke", str(row.id)),
+    ]
     assert all(token not in json.dumps(a.detail) for a in trail)
     assert audit.verify_chain(engine)[0] is True
 
 
 def test_module_entry_point_prints_token_once(cli_env: str, tmp_path: Path) -> None:
-    env = {"DATABASE_URL": cli_env, "PORTAL_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin",
-           "PORTAL_SECRET_KEY": "test-secret-key-not-for-production-0123456789"}
-    done = subprocess.run([sys.executable, "-m", "didit_portal", "tokens", "create", "--name", "ops"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False)
+    env = {
+        "DATABASE_URL": cli_env,
+        "PORTAL_DATA_DIR": str(tmp_path),
+        "PATH": "/usr/bin:/bin",
+        "PORTAL_SECRET_KEY": "test-secret-key-not-for-production-0123456789",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "didit_portal", "tokens", "create", "--name", "ops"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     token = done.stdout.strip()
     assert token.startswith(tokens.TOKEN_PREFIX)

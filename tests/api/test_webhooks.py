@@ -17,35 +17,53 @@ from sqlalchemy import text
 from sqlmodel import Session, select
 from starlette.applications import Starlette
 
-from didit_portal.api.webhooks import MAX_BODY_BYTES, REJECTIONS, webhook_routes
+from didit_portal.api.webhooks import MAX_BODY_BYTES, REJECTIONS, WebhookContext, webhook_app
 from didit_portal.db import get_engine, make_engine
 from didit_portal.didit.signatures import sign_headers
 from didit_portal.models import Decision, InboxEvent, StatusTransition, VerificationSession
-from didit_portal.services.inbox.receive import GroupCommitter, process_pending
+from didit_portal.services.inbox import GroupCommitter, process_pending
 
 SECRET = "whsec_test_0123"
 URL = "/api/webhooks/didit"
 
 
-def envelope(session_id: str, status: str, created_at: int, *, event_id: str | None = "auto",
-             decision: bool = True, **extra: Any) -> dict[str, Any]:
+def envelope(
+    session_id: str, status: str, created_at: int, *, event_id: str | None = "auto", decision: bool = True, **extra: Any
+) -> dict[str, Any]:
     payload: dict[str, Any] = {
-        "webhook_type": "status.updated", "session_id": session_id, "status": status,
-        "created_at": created_at, "timestamp": int(time.time()), "environment": "sandbox",
-        "application_id": "5e0c9a4b-7d21-4f3a-9b68-2c1d0e4f5a6b", "workflow_id": str(uuid.UUID(int=1)),
-        "vendor_data": "user-42", "metadata": {"plan": "gold"}, **extra,
+        "webhook_type": "status.updated",
+        "session_id": session_id,
+        "status": status,
+        "created_at": created_at,
+        "timestamp": int(time.time()),
+        "environment": "sandbox",
+        "application_id": "5e0c9a4b-7d21-4f3a-9b68-2c1d0e4f5a6b",
+        "workflow_id": str(uuid.UUID(int=1)),
+        "vendor_data": "user-42",
+        "metadata": {"plan": "gold"},
+        **extra,
     }
     if event_id == "auto":
         payload["event_id"] = str(uuid.uuid4())
     elif event_id is not None:
         payload["event_id"] = event_id
     if decision and status in {"Approved", "Declined", "In Review", "Abandoned"}:
-        payload["decision"] = {"session_id": session_id, "status": status, "environment": "sandbox",
-                               "id_verifications": [{"node_id": "feature_ocr", "status": status,
-                                                     "full_name": "Zoë Núñez", "warnings": []}],
-                               "face_matches": [{"node_id": "feature_face_match", "score": 97.0, "status": status,
-                                                 "warnings": [{"risk": "LOW_FACE_MATCH_SIMILARITY"}]
-                                                 if status == "In Review" else []}]}
+        payload["decision"] = {
+            "session_id": session_id,
+            "status": status,
+            "environment": "sandbox",
+            "id_verifications": [
+                {"node_id": "feature_ocr", "status": status, "full_name": "Zoë Núñez", "warnings": []}
+            ],
+            "face_matches": [
+                {
+                    "node_id": "feature_face_match",
+                    "score": 97.0,
+                    "status": status,
+                    "warnings": [{"risk": "LOW_FACE_MATCH_SIMILARITY"}] if status == "In Review" else [],
+                }
+            ],
+        }
     return payload
 
 
@@ -55,8 +73,7 @@ def signed(payload: dict[str, Any], secret: str = SECRET) -> tuple[bytes, dict[s
 
 def make_app(url: str) -> tuple[Starlette, GroupCommitter]:
     committer = GroupCommitter(get_engine(url))
-    app = Starlette(routes=webhook_routes(committer=committer, secret=lambda: SECRET,
-                                          allow=lambda: (True, True, True)))
+    app = webhook_app(WebhookContext(committer=committer, secret=lambda: SECRET, allow=lambda: (True, True, True)))
     return app, committer
 
 
@@ -99,8 +116,14 @@ async def test_signed_delivery_is_stored_encrypted_then_applied(db_url: str) -> 
 @pytest.mark.parametrize(
     ("mutate", "status", "reason"),
     [
-        (lambda b, h: (b, {**h, "X-Signature-V2": "0" * 64, "X-Signature": "0" * 64, "X-Signature-Simple": "0" * 64}),
-         401, "signature"),
+        (
+            lambda b, h: (
+                b,
+                {**h, "X-Signature-V2": "0" * 64, "X-Signature": "0" * 64, "X-Signature-Simple": "0" * 64},
+            ),
+            401,
+            "signature",
+        ),
         (lambda b, h: (b, {k: v for k, v in h.items() if not k.startswith("X-Signature")}), 401, "signature"),
         (lambda b, h: (b, {k: v for k, v in h.items() if k != "X-Timestamp"}), 401, "signature"),
         (lambda b, h: (b.replace(b"user-42", b"user-43"), {**h, "X-Signature-Simple": "0" * 64}), 401, "signature"),
@@ -154,8 +177,11 @@ async def test_malformed_json_with_valid_signature_is_400(db_url: str) -> None:
 
     app, committer = make_app(db_url)
     for body in (b"{not json", b"[1,2,3]", b'{"no_type": 1}'):
-        headers = {"X-Timestamp": str(int(time.time())), "X-Signature": hmac_hex(SECRET, body),
-                   "Content-Type": "application/json"}
+        headers = {
+            "X-Timestamp": str(int(time.time())),
+            "X-Signature": hmac_hex(SECRET, body),
+            "Content-Type": "application/json",
+        }
         assert (await post(app, body, headers)).status_code == 400
     assert count(db_url, InboxEvent) == 0
     await committer.close()
@@ -180,8 +206,10 @@ async def test_two_workers_racing_store_one_row(db_url: str) -> None:
     # Two committers on two engines = two worker processes sharing the database.
     engines = [make_engine(db_url), make_engine(db_url)]
     committers = [GroupCommitter(e) for e in engines]
-    apps = [Starlette(routes=webhook_routes(committer=c, secret=lambda: SECRET, allow=lambda: (True, True, True)))
-            for c in committers]
+    apps = [
+        webhook_app(WebhookContext(committer=c, secret=lambda: SECRET, allow=lambda: (True, True, True)))
+        for c in committers
+    ]
     body, headers = signed(envelope(str(uuid.uuid4()), "Approved", 1_767_225_590))
     responses = await asyncio.gather(*(post(apps[i % 2], body, headers) for i in range(10)))
     assert {r.status_code for r in responses} == {200}
@@ -215,7 +243,10 @@ async def test_out_of_order_events_never_move_status_backwards(db_url: str) -> N
         assert db.get(VerificationSession, sid).status == "Approved"  # type: ignore[union-attr]
         history = db.exec(select(StatusTransition).where(StatusTransition.session_id == sid)).all()
         assert sorted((h.to_status, h.applied) for h in history) == [
-            ("Approved", True), ("In Progress", False), ("Not Started", False)]
+            ("Approved", True),
+            ("In Progress", False),
+            ("Not Started", False),
+        ]
     await committer.close()
 
 
@@ -249,8 +280,7 @@ async def test_database_fault_answers_503_so_didit_retries(tmp_path: Any) -> Non
     for url in (f"sqlite:///{tmp_path / 'empty.db'}", "postgresql+psycopg://postgres@127.0.0.1:1/none"):
         engine = make_engine(url)
         committer = GroupCommitter(engine)
-        app = Starlette(routes=webhook_routes(committer=committer, secret=lambda: SECRET,
-                                              allow=lambda: (True, True, True)))
+        app = webhook_app(WebhookContext(committer=committer, secret=lambda: SECRET, allow=lambda: (True, True, True)))
         response = await post(app, *signed(envelope(str(uuid.uuid4()), "In Progress", 1_767_225_590)))
         assert response.status_code == 503
         await committer.close()
@@ -259,9 +289,15 @@ async def test_database_fault_answers_503_so_didit_retries(tmp_path: Any) -> Non
 
 async def test_unknown_webhook_types_are_kept_but_not_applied(db_url: str) -> None:
     app, committer = make_app(db_url)
-    payload = {"webhook_type": "user.status.updated", "status": "FLAGGED", "previous_status": "ACTIVE",
-               "event_id": str(uuid.uuid4()), "timestamp": int(time.time()), "created_at": int(time.time()),
-               "vendor_data": "user-42"}
+    payload = {
+        "webhook_type": "user.status.updated",
+        "status": "FLAGGED",
+        "previous_status": "ACTIVE",
+        "event_id": str(uuid.uuid4()),
+        "timestamp": int(time.time()),
+        "created_at": int(time.time()),
+        "vendor_data": "user-42",
+    }
     body, headers = signed(payload)
     assert (await post(app, body, headers)).status_code == 200
     await committer.close()

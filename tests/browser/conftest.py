@@ -30,12 +30,19 @@ from starlette.staticfiles import StaticFiles
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--disable-quic"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
 EMBEDDER_DIR = Path(__file__).parent / "embedder"
 SDK_WEB_DIR = Path(__file__).parent / "sdkweb"
 SDK_WEB_DIST = SDK_WEB_DIR / "node_modules" / "@didit-protocol" / "sdk-web" / "dist"
-#: The standalone sandbox, exactly as a user starts it (contract §10.1).
+#: The standalone sandbox, exactly as a user starts it (``python -m didit_portal.sandbox``).
 SANDBOX_COMMAND = [sys.executable, "-m", "didit_portal.sandbox"]
 
 
@@ -76,6 +83,7 @@ def serve_in_thread(app: Any, port: int) -> Iterator[str]:
 
 
 # ---- Chromium ---------------------------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def chromium_browser() -> Iterator[Browser]:
@@ -136,6 +144,7 @@ def checked_page(page_factory: Callable[..., Page]) -> Page:
 
 # ---- The standalone Didit sandbox -----------------------------------------------------------------------------
 
+
 @dataclass
 class SandboxProcess:
     """A running ``python -m didit_portal.sandbox`` and small helpers over its public API."""
@@ -147,7 +156,7 @@ class SandboxProcess:
         return {"x-api-key": self.api_key}
 
     def create_session(self, **body: Any) -> dict[str, Any]:
-        """``POST /v3/session/``; an unknown well-formed ``workflow_id`` registers a kyc workflow (contract §7.1)."""
+        """``POST /v3/session/``; an unknown well-formed ``workflow_id`` registers a kyc workflow (sandbox-only)."""
         body.setdefault("workflow_id", "6f1d2c3b-4a59-4e68-9d7c-8b0a1f2e3d4c")
         response = httpx.post(f"{self.origin}/v3/session/", json=body, headers=self._headers(), timeout=10)
         assert response.status_code == 201, response.text
@@ -162,8 +171,12 @@ class SandboxProcess:
     def bearer(self) -> str:
         """An Auth + Data bearer token from ``POST /auth/v2/token/`` (Basic client_id:api_key)."""
         basic = base64.b64encode(f"browser-tests:{self.api_key}".encode()).decode()
-        response = httpx.post(f"{self.origin}/auth/v2/token/", data={"grant_type": "client_credentials"},
-                              headers={"Authorization": f"Basic {basic}"}, timeout=10)
+        response = httpx.post(
+            f"{self.origin}/auth/v2/token/",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"},
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["access_token"])
 
@@ -172,15 +185,22 @@ class SandboxProcess:
         body: dict[str, Any] = {"scope": scope}
         if vendor_data:
             body["vendor_data"] = vendor_data
-        response = httpx.post(f"{self.origin}/auth/v2/session/", json=body,
-                              headers={"Authorization": f"Bearer {self.bearer()}"}, timeout=10)
+        response = httpx.post(
+            f"{self.origin}/auth/v2/session/",
+            json=body,
+            headers={"Authorization": f"Bearer {self.bearer()}"},
+            timeout=10,
+        )
         assert response.status_code == 201, response.text
         return response.json()
 
     def auth_status(self, session_id: str, session_token: str) -> str:
         """``GET /auth/v2/session/{id}/status/`` → the status string."""
-        response = httpx.get(f"{self.origin}/auth/v2/session/{session_id}/status/", timeout=10,
-                             headers={"Authorization": f"Bearer {self.bearer()}", "Data-Session-Token": session_token})
+        response = httpx.get(
+            f"{self.origin}/auth/v2/session/{session_id}/status/",
+            timeout=10,
+            headers={"Authorization": f"Bearer {self.bearer()}", "Data-Session-Token": session_token},
+        )
         assert response.status_code == 200, response.text
         return str(response.json()["status"])
 
@@ -196,13 +216,29 @@ def didit_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxP
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [*SANDBOX_COMMAND, "--host", "127.0.0.1", "--port", str(port),
-             "--api-key", api_key, "--public-url", origin, "--db", str(workdir / "sandbox.db")],
-            cwd=workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                *SANDBOX_COMMAND,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--api-key",
+                api_key,
+                "--public-url",
+                origin,
+                "--db",
+                str(workdir / "sandbox.db"),
+            ],
+            cwd=workdir,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
         )
     try:
-        wait_http(f"{origin}/system/healthcheck",
-                  on_fail=lambda: "Sandbox log:\n" + log_path.read_text(errors="replace")[-3000:])
+        wait_http(
+            f"{origin}/system/healthcheck",
+            on_fail=lambda: "Sandbox log:\n" + log_path.read_text(errors="replace")[-3000:],
+        )
         yield SandboxProcess(origin=origin, api_key=api_key)
     finally:
         process.terminate()
@@ -214,6 +250,7 @@ def didit_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxP
 
 
 # ---- The integrator's pages (the embedder) --------------------------------------------------------------------
+
 
 @pytest.fixture(scope="session")
 def embedder_origin() -> Iterator[str]:

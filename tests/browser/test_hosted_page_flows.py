@@ -1,4 +1,4 @@
-"""The sandbox's hosted pages in Chromium without Didit's SDK (contract §10.5, §10.6).
+"""The sandbox's hosted pages in Chromium without Didit's SDK.
 
 A plain integrator page iframes the session URL and records every ``didit:*`` message it receives (with the
 SDK's two origin checks). Covers each outcome's message order, the callback redirect per ``callback_method``
@@ -26,8 +26,14 @@ pytestmark = pytest.mark.browser
 SHOTS = Path("/tmp/shots")
 KYC_STEPS = ["document_selection", "document_front", "document_back", "face"]
 OUTCOME_TAIL = [
-    "didit:document_selected", "didit:step_completed", "didit:media_captured", "didit:step_completed",
-    "didit:media_captured", "didit:step_completed", "didit:step_completed", "didit:verification_submitted",
+    "didit:document_selected",
+    "didit:step_completed",
+    "didit:media_captured",
+    "didit:step_completed",
+    "didit:media_captured",
+    "didit:step_completed",
+    "didit:step_completed",
+    "didit:verification_submitted",
     "didit:status_updated",
 ]
 
@@ -56,8 +62,14 @@ def _wait_message(page: Page, message_type: str) -> dict[str, Any]:
         ("abandon", "Abandoned", ("didit:cancelled", {})),
     ],
 )
-def test_outcome_messages_in_plain_iframe(didit_sandbox: SandboxProcess, embedder_origin: str, checked_page: Page,
-                                          outcome: str, status: str, last: tuple[str, dict[str, Any]]) -> None:
+def test_outcome_messages_in_plain_iframe(
+    didit_sandbox: SandboxProcess,
+    embedder_origin: str,
+    checked_page: Page,
+    outcome: str,
+    status: str,
+    last: tuple[str, dict[str, Any]],
+) -> None:
     created = didit_sandbox.create_session(vendor_data=f"plain-{outcome}")
     sid = created["session_id"]
     frame = _embed(checked_page, embedder_origin, created["url"])
@@ -67,7 +79,12 @@ def test_outcome_messages_in_plain_iframe(didit_sandbox: SandboxProcess, embedde
 
     messages = _messages(checked_page)
     assert [m["type"] for m in messages] == [
-        "didit:ready", "didit:started", "didit:status_updated", "didit:step_started", *OUTCOME_TAIL, last[0],
+        "didit:ready",
+        "didit:started",
+        "didit:status_updated",
+        "didit:step_started",
+        *OUTCOME_TAIL,
+        last[0],
     ]
     assert all(m["data"]["sessionId"] == sid for m in messages)
     assert all(isinstance(m["timestamp"], int) for m in messages)
@@ -79,11 +96,11 @@ def test_outcome_messages_in_plain_iframe(didit_sandbox: SandboxProcess, embedde
 
 @pytest.mark.parametrize("method", ["initiator", "completer"])
 def test_callback_redirect_follows_callback_method_across_devices(
-        didit_sandbox: SandboxProcess, embedder_origin: str, page_factory: Callable[..., Page], method: str) -> None:
+    didit_sandbox: SandboxProcess, embedder_origin: str, page_factory: Callable[..., Page], method: str
+) -> None:
     # The callback already has a query: the sandbox must append with "&".
     callback = f"{embedder_origin}/callback.html?from=sandbox"
-    created = didit_sandbox.create_session(vendor_data=f"redirect-{method}", callback=callback,
-                                           callback_method=method)
+    created = didit_sandbox.create_session(vendor_data=f"redirect-{method}", callback=callback, callback_method=method)
     sid = created["session_id"]
     desktop = page_factory()  # opens first: the initiator, embedding the page
     frame = _embed(desktop, embedder_origin, created["url"])
@@ -112,15 +129,27 @@ def test_callback_redirect_follows_callback_method_across_devices(
     if method == "initiator":
         # The iframe navigated, not the integrator's top-level page.
         assert desktop.url == f"{embedder_origin}/plain_embed.html"
-    stayed.wait_for_timeout(1300)  # past the ~1 s redirect delay: the other device must still be on the sandbox page
+    # The other device first reaches its own end state: the result is shown, and the redirect note, which the page
+    # shows in the same step as it schedules a redirect, stays hidden.
+    stayed_doc: Page | FrameLocator = frame if stayed is desktop else phone
+    expect(stayed_doc.locator("#result-title")).to_be_visible()
+    expect(stayed_doc.locator("#redirect-note")).to_have_count(1)
+    expect(stayed_doc.locator("#redirect-note")).to_be_hidden()
+    # Only then the absence, as a backup of the note check: a timer set now in that page fires after any redirect
+    # timer set before it with the same or a shorter delay (the ~1 s redirect delay).
+    stayed_doc.locator("body").evaluate("() => new Promise(resolve => setTimeout(resolve, 1100))")
     assert all("/callback.html" not in f.url for f in stayed.frames)
 
 
-def test_expired_and_already_final_pages(didit_sandbox: SandboxProcess, embedder_origin: str,
-                                         checked_page: Page) -> None:
+def test_expired_and_already_final_pages(
+    didit_sandbox: SandboxProcess, embedder_origin: str, checked_page: Page
+) -> None:
     created = didit_sandbox.create_session(vendor_data="expired")
-    response = httpx.post(f"{didit_sandbox.origin}/sandbox/sessions/{created['session_id']}/outcome",
-                          json={"outcome": "expire"}, timeout=10)
+    response = httpx.post(
+        f"{didit_sandbox.origin}/sandbox/sessions/{created['session_id']}/outcome",
+        json={"outcome": "expire"},
+        timeout=10,
+    )
     assert response.status_code == 200, response.text
     frame = _embed(checked_page, embedder_origin, created["url"])
     _wait_message(checked_page, "didit:error")
@@ -130,8 +159,13 @@ def test_expired_and_already_final_pages(didit_sandbox: SandboxProcess, embedder
         ("didit:status_updated", {"status": "Expired", "sessionId": sid}),
         ("didit:error", {"error": "sessionExpired", "sessionId": sid}),
     ]
-    assert frame.locator("#result-title").inner_text() == "This link has expired"
-    assert frame.get_by_test_id("sandbox-start").is_hidden()
+    # The end state first (the result screen is visible), then the absence of the start button, which must exist
+    # in the page so that the hidden check cannot pass vacuously.
+    expect(frame.locator("#result-title")).to_be_visible()
+    expect(frame.locator("#result-title")).to_have_text("This link has expired")
+    start = frame.get_by_test_id("sandbox-start")
+    expect(start).to_have_count(1)
+    expect(start).to_be_hidden()
 
 
 def test_close_control_and_keyboard(didit_sandbox: SandboxProcess, embedder_origin: str, checked_page: Page) -> None:
@@ -168,7 +202,9 @@ def test_auth_data_phone_page_confirm(didit_sandbox: SandboxProcess, page_factor
     phone.get_by_test_id("sandbox-share-confirm").click()
     phone.wait_for_url(re.compile(re.escape(created["url"]) + "$"))
     assert phone.get_by_test_id("sandbox-share-status").get_attribute("data-status") == "confirmed"
-    assert phone.get_by_test_id("sandbox-share-confirm").is_hidden()
+    confirm = phone.get_by_test_id("sandbox-share-confirm")
+    expect(confirm).to_have_count(1)  # still in the page, only hidden: the check below cannot pass vacuously
+    expect(confirm).to_be_hidden()
     assert didit_sandbox.auth_status(created["session_id"], created["session_token"]) == "confirmed"
 
 
@@ -186,7 +222,8 @@ def test_hosted_page_layout(didit_sandbox: SandboxProcess, page_factory: Callabl
     # Nothing overflows sideways, and every control is at least 40 px tall (touch targets).
     assert page.evaluate("document.documentElement.scrollWidth") <= width
     heights = page.evaluate(
-        "[...document.querySelectorAll('button')].filter(b => b.offsetParent).map(b => b.offsetHeight)")
+        "[...document.querySelectorAll('button')].filter(b => b.offsetParent).map(b => b.offsetHeight)"
+    )
     assert heights
     assert min(heights) >= 40
     assert page.get_by_text("Sandbox", exact=True).is_visible()

@@ -1,4 +1,4 @@
-"""Didit's real web SDK (npm ``@didit-protocol/sdk-web`` 0.4.0) embeds a sandbox session (contract §10.8 target 2).
+"""Didit's real web SDK (npm ``@didit-protocol/sdk-web`` 0.4.0), unchanged, embeds a sandbox session.
 
 An integrator page on one port loads the SDK's UMD build and starts it in embedded mode on the URL the sandbox
 returned from ``POST /v3/session/``; the sandbox runs standalone on another port of the same host (the SDK's
@@ -24,7 +24,7 @@ KYC_STEPS = ["document_selection", "document_front", "document_back", "face"]
 
 
 def _expected_iframe_events(session_id: str, final_status: str, completed_status: str) -> list[tuple[str, dict]]:
-    """The §10.5 table for a kyc workflow (steps from contract §7.1), start then an outcome button."""
+    """The sandbox page's messages for a kyc workflow (its hosted steps), start then an outcome button."""
     sid = {"sessionId": session_id}
     events: list[tuple[str, dict]] = [
         ("didit:ready", sid),
@@ -45,8 +45,9 @@ def _expected_iframe_events(session_id: str, final_status: str, completed_status
     return events
 
 
-def test_sdk_web_embedded_approve(sdk_web_dist: Path, didit_sandbox: SandboxProcess, embedder_origin: str,
-                                  checked_page: Page) -> None:
+def test_sdk_web_embedded_approve(
+    sdk_web_dist: Path, didit_sandbox: SandboxProcess, embedder_origin: str, checked_page: Page
+) -> None:
     assert (sdk_web_dist / "didit-sdk.umd.js").is_file()
     created = didit_sandbox.create_session(vendor_data="sdk-web-user")
     session_id = created["session_id"]

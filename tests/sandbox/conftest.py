@@ -28,8 +28,14 @@ def make_config(tmp_path: Path) -> Callable[..., SandboxConfig]:
     """Build a sandbox configuration on a temporary database (keyword overrides allowed)."""
 
     def build(**overrides: Any) -> SandboxConfig:
-        values: dict[str, Any] = {"api_key": KEY, "public_url": ORIGIN, "db_path": tmp_path / "sandbox.db",
-                                  "webhook_secret": SECRET, "retry_scale": 0.001, "tick": 0.05}
+        values: dict[str, Any] = {
+            "api_key": KEY,
+            "public_url": ORIGIN,
+            "db_path": tmp_path / "sandbox.db",
+            "webhook_secret": SECRET,
+            "retry_scale": 0.001,
+            "tick": 0.05,
+        }
         values.update(overrides)
         return SandboxConfig(**values)
 
@@ -40,9 +46,8 @@ def make_config(tmp_path: Path) -> Callable[..., SandboxConfig]:
 async def api(make_config: Callable[..., SandboxConfig]) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client talking in-process to a default sandbox (no webhook URL, no background worker)."""
     app = create_app(make_config())
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
-                                 headers={"x-api-key": KEY}) as client:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"x-api-key": KEY}
+    ) as client:
         client.app = app  # type: ignore[attr-defined]
         yield client
-
-

@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from didit_portal.sandbox.workflows import PRELOADED
+from didit_portal.sandbox.model.workflow_defs import PRELOADED
 
 KEY = "sbx_test_key_123"
 SECRET = "sbx_whsec_Q7m2Lr9Tz4"
@@ -88,8 +88,9 @@ class Receiver:
                 await asyncio.sleep(action)
                 action = 200
             with self.lock:
-                self.requests.append(Received(body, {k.lower(): v for k, v in request.headers.items()},
-                                              time.time(), action))
+                self.requests.append(
+                    Received(body, {k.lower(): v for k, v in request.headers.items()}, time.time(), action)
+                )
             return Response("ok" if action < 300 else "nope", status_code=action)
 
         return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
@@ -97,6 +98,19 @@ class Receiver:
     def payloads(self) -> list[dict[str, Any]]:
         with self.lock:
             return [json.loads(r.body) for r in self.requests]
+
+
+@dataclass
+class FakeClock:
+    """A clock for ``create_app(clock=...)`` that moves only when the test advances it."""
+
+    now: float = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 async def create_session(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:

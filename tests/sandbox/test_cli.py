@@ -1,4 +1,4 @@
-"""The standalone command (contract §10.1): flags, and a real process serving the contract's routes."""
+"""The sandbox's standalone command (its own CLI, not Didit's): flags, and a real process serving Didit's routes."""
 
 from __future__ import annotations
 
@@ -12,16 +12,38 @@ import pytest
 from sbx_helpers import WF, free_socket
 
 from didit_portal.sandbox.__main__ import build_parser, config_from_args
-from didit_portal.sandbox.ratelimit import parse_override
+from didit_portal.sandbox.routes.ratelimit import parse_override
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_cli_flags() -> None:
-    args = build_parser().parse_args([
-        "--api-key", "k", "--port", "9000", "--webhook-url", "http://127.0.0.1:1/h", "--webhook-secret", "s",
-        "--retry-scale", "0.5", "--seed", "3", "--auth-split", "--strict-workflows", "--rate-limit",
-        "generic-get=5", "--rate-limit", "session-generate-pdf=1", "--auth-data-ttl", "30", "--db", "/tmp/x.db"])
+    args = build_parser().parse_args(
+        [
+            "--api-key",
+            "k",
+            "--port",
+            "9000",
+            "--webhook-url",
+            "http://127.0.0.1:1/h",
+            "--webhook-secret",
+            "s",
+            "--retry-scale",
+            "0.5",
+            "--seed",
+            "3",
+            "--auth-split",
+            "--strict-workflows",
+            "--rate-limit",
+            "generic-get=5",
+            "--rate-limit",
+            "session-generate-pdf=1",
+            "--auth-data-ttl",
+            "30",
+            "--db",
+            "/tmp/x.db",
+        ]
+    )
     config = config_from_args(args)
     assert config.public_url == "http://127.0.0.1:9000"
     assert config.rate_limits["generic-get"] == 5 and config.rate_limits["session-generate-pdf"] == 1
@@ -39,10 +61,30 @@ def test_module_runs_standalone_and_prints_workflows(tmp_path: Path) -> None:
     port = sock.getsockname()[1]
     sock.close()  # uvicorn binds it again right away
     proc = subprocess.Popen(
-        [sys.executable, "-m", "didit_portal.sandbox", "--host", "127.0.0.1", "--port", str(port),
-         "--api-key", "cli-key", "--webhook-secret", "s", "--retry-scale", "0.01", "--seed", "1",
-         "--db", str(tmp_path / "cli.db")],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [
+            sys.executable,
+            "-m",
+            "didit_portal.sandbox",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--api-key",
+            "cli-key",
+            "--webhook-secret",
+            "s",
+            "--retry-scale",
+            "0.01",
+            "--seed",
+            "1",
+            "--db",
+            str(tmp_path / "cli.db"),
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     origin = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
@@ -54,8 +96,7 @@ def test_module_runs_standalone_and_prints_workflows(tmp_path: Path) -> None:
                 assert proc.poll() is None and time.monotonic() < deadline, "sandbox did not start"
                 time.sleep(0.1)
         assert health.json()["status"] == "ok"
-        created = httpx.post(f"{origin}/v3/session/", json={"workflow_id": WF["kyc"]},
-                             headers={"x-api-key": "cli-key"})
+        created = httpx.post(f"{origin}/v3/session/", json={"workflow_id": WF["kyc"]}, headers={"x-api-key": "cli-key"})
         assert created.status_code == 201
         assert created.json()["url"].startswith(f"{origin}/session/")
     finally:

@@ -1,4 +1,9 @@
-"""Control API (contract §10.4), scenarios (§10.3), timers (§4) and the hosted-engine interface (§10.5)."""
+"""Control API, scenarios, timers and the hosted-engine interface.
+
+The control API and the hosted-engine interface are the sandbox's own, not part of Didit's API. Didit's scenarios:
+https://docs.didit.me/integration/sandbox-testing; its statuses and timers:
+https://docs.didit.me/integration/verification-statuses.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sbx_helpers import KEY, ORIGIN, WF, create_session, outcome, wait_for
+from sbx_helpers import KEY, ORIGIN, WF, FakeClock, create_session, outcome, wait_for
 
 from didit_portal.sandbox.app import create_app
-from didit_portal.sandbox.scenarios import SCENARIOS
+from didit_portal.sandbox.model.scenarios import SCENARIOS
 from didit_portal.sandbox.types import EngineError, HostedEngine
 
 
@@ -44,7 +49,7 @@ async def test_outcome_from_not_started_fires_two_ordered_events(api: httpx.Asyn
 
 async def test_outcome_from_in_progress_fires_one_event(api: httpx.AsyncClient) -> None:
     body = await create_session(api)
-    api.app.state.engine.start(body["session_id"], "device-a")
+    api.app.state.engine.hosted.start(body["session_id"], "device-a")
     result = (await outcome(api, body["session_id"], "decline")).json()
     assert result["previous_status"] == "In Progress" and len(result["event_ids"]) == 1
 
@@ -130,30 +135,44 @@ async def test_scenario_falls_back_to_generic_outcome_without_its_feature(api: h
 @pytest.mark.parametrize("slug", sorted(s for s in SCENARIOS if s != "decline_kyb_registry_mismatch"))
 async def test_every_scenario_finishes_consistently_on_all_features(api: httpx.AsyncClient, slug: str) -> None:
     body = await create_session(api, workflow_id=WF["all_features"], sandbox_scenario=slug)
-    engine = api.app.state.engine
+    engine = api.app.state.engine.hosted
     engine.start(body["session_id"], "dev")
     scenario = SCENARIOS[slug]
     if scenario.outcome in ("kyc_expire", "resubmit"):
         return  # not hosted-page outcomes: the default Continue approves (checked below)
     result = engine.finish(body["session_id"], None, "dev")
-    assert result.status == {"approve": "Approved", "decline": "Declined", "review": "In Review",
-                             "abandon": "Abandoned", "expire": "Expired"}[scenario.outcome]
+    assert (
+        result.status
+        == {
+            "approve": "Approved",
+            "decline": "Declined",
+            "review": "In Review",
+            "abandon": "Abandoned",
+            "expire": "Expired",
+        }[scenario.outcome]
+    )
     decision = (await api.get(f"/v3/session/{body['session_id']}/decision/")).json()
     json.dumps(decision)  # serialisable
     if scenario.risk:
-        risks = [w["risk"] for a in decision.values() if isinstance(a, list)
-                 for n in a if isinstance(n, dict) for w in n.get("warnings", [])]
+        risks = [
+            w["risk"]
+            for a in decision.values()
+            if isinstance(a, list)
+            for n in a
+            if isinstance(n, dict)
+            for w in n.get("warnings", [])
+        ]
         assert risks == [scenario.risk]
 
 
 async def test_continue_without_scenario_approves(api: httpx.AsyncClient) -> None:
     body = await create_session(api, sandbox_scenario="kyc_expire")
-    engine = api.app.state.engine
+    engine = api.app.state.engine.hosted
     assert engine.finish(body["session_id"], None, "dev").status == "Approved"
 
 
 async def test_hosted_engine_protocol(api: httpx.AsyncClient) -> None:
-    engine: HostedEngine = api.app.state.engine  # the type checker verifies the protocol
+    engine: HostedEngine = api.app.state.engine.hosted  # the type checker verifies the protocol
     body = await create_session(api, callback="https://cb.example/x", callback_method="completer", language="fr")
     hosted = engine.session_by_token(body["session_token"])
     assert hosted is not None and hosted.session_id == body["session_id"]
@@ -184,7 +203,7 @@ async def test_hosted_engine_protocol(api: httpx.AsyncClient) -> None:
 
 
 async def test_engine_is_safe_from_threads(api: httpx.AsyncClient) -> None:
-    engine = api.app.state.engine
+    engine = api.app.state.engine.hosted
     bodies = [await create_session(api) for _ in range(6)]
 
     def run(sid: str) -> str:
@@ -198,52 +217,74 @@ async def test_engine_is_safe_from_threads(api: httpx.AsyncClient) -> None:
     assert sorted(r["session_number"] for r in numbers) == list(range(1, 7))
 
 
+DAY = 86400.0
+
+
+async def _status(client: httpx.AsyncClient, session: dict[str, Any]) -> str:
+    return (await client.get(f"/v3/session/{session['session_id']}/")).json()["status"]
+
+
 async def test_timers_apply_lazily_on_read(make_config: Any) -> None:
-    # Half-second timers: the set-up below (create, start, approve) must finish inside them even on a slow machine.
-    app = create_app(make_config(session_expiry=0.5, abandon_after=0.5, kyc_expiry=0.5))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
-                                 headers={"x-api-key": KEY}) as c:
+    clock = FakeClock()
+    # Didit's lengths: a day to open the link, a day of inactivity; a KYC expiry of a year.
+    app = create_app(make_config(session_expiry=DAY, abandon_after=DAY, kyc_expiry=365 * DAY), clock=clock)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"x-api-key": KEY}
+    ) as c:
         expiring = await create_session(c, vendor_data="late")
         abandoning = await create_session(c)
-        app.state.engine.start(abandoning["session_id"], "d")
+        app.state.engine.hosted.start(abandoning["session_id"], "d")
         approved = await create_session(c)
         await outcome(c, approved["session_id"], "approve")
-        await asyncio.sleep(0.6)
-        assert (await c.get(f"/v3/session/{expiring['session_id']}/")).json()["status"] == "Expired"
-        assert (await c.get(f"/v3/session/{abandoning['session_id']}/decision/")).json()["status"] == "Abandoned"
-        assert (await c.get(f"/v3/session/{approved['session_id']}/")).json()["status"] == "Kyc Expired"
-        # An expired session is never handed out again for its vendor_data.
+        clock.advance(DAY - 1)  # a second before the deadlines: nothing moves yet
+        assert await _status(c, expiring) == "Not Started" and await _status(c, abandoning) == "In Progress"
+        clock.advance(2)
+        # The overdue session is expired by the reuse check itself (nothing has read it since the deadline), so
+        # it is never handed out again for its vendor_data.
         assert (await create_session(c, vendor_data="late"))["session_id"] != expiring["session_id"]
+        assert await _status(c, expiring) == "Expired"
+        assert (await c.get(f"/v3/session/{abandoning['session_id']}/decision/")).json()["status"] == "Abandoned"
+        assert await _status(c, approved) == "Approved"
+        clock.advance(365 * DAY)
+        assert await _status(c, approved) == "Kyc Expired"
         events = (await c.get(f"/v3/session/{expiring['session_id']}/webhooks/")).json()["results"]
         assert [e["status"] for e in events] == ["Expired"]
-        hosted = app.state.engine.session_by_token(expiring["session_token"])
+        hosted = app.state.engine.hosted.session_by_token(expiring["session_token"])
         assert hosted is not None and hosted.status == "Expired"
 
 
 async def test_timers_apply_in_the_background_sweep(make_config: Any) -> None:
-    app = create_app(make_config(session_expiry=0.15))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
-                                 headers={"x-api-key": KEY}) as c, app.state.runtime:
+    clock = FakeClock()
+    app = create_app(make_config(session_expiry=DAY), clock=clock)
+    async with (
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"x-api-key": KEY}) as c,
+        app.state.runtime,
+    ):
         body = await create_session(c)
         store = app.state.store
 
-        def status() -> str:
+        def status() -> str:  # read the row directly: no API read may apply the timer for the sweep
             with store.read() as conn:
-                return conn.execute("SELECT status FROM sessions WHERE session_id = ?",
-                                    (body["session_id"],)).fetchone()["status"]
+                return conn.execute(
+                    "SELECT status FROM sessions WHERE session_id = ?", (body["session_id"],)
+                ).fetchone()["status"]
 
+        clock.advance(DAY + 1)
         await wait_for(lambda: status() == "Expired", limit=5)
 
 
 async def test_resubmitted_window_restarts_then_abandons(make_config: Any) -> None:
-    # A one-second window: the read right after the resubmission must land inside it even on a slow CI machine.
-    app = create_app(make_config(session_expiry=1.0))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ORIGIN,
-                                 headers={"x-api-key": KEY}) as c:
+    clock = FakeClock()
+    app = create_app(make_config(session_expiry=DAY), clock=clock)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=ORIGIN, headers={"x-api-key": KEY}
+    ) as c:
         body = await create_session(c)
         await outcome(c, body["session_id"], "decline")
-        await asyncio.sleep(1.05)  # longer than the first window: a resubmission restarts it
+        clock.advance(DAY + 1)  # past the first window: only a restarted window keeps the session open
         await c.patch(f"/v3/session/{body['session_id']}/update-status/", json={"new_status": "Resubmitted"})
-        assert (await c.get(f"/v3/session/{body['session_id']}/")).json()["status"] == "Resubmitted"
-        await asyncio.sleep(1.05)
-        assert (await c.get(f"/v3/session/{body['session_id']}/")).json()["status"] == "Abandoned"
+        assert await _status(c, body) == "Resubmitted"
+        clock.advance(DAY - 1)
+        assert await _status(c, body) == "Resubmitted"
+        clock.advance(2)
+        assert await _status(c, body) == "Abandoned"

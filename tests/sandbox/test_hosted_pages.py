@@ -1,4 +1,4 @@
-"""HTTP-level tests of the sandbox's hosted pages (``didit_portal/sandbox/hosted.py`` and ``hosted_render.py``, contract §10.5 and §10.6).
+"""HTTP-level tests of the sandbox's hosted pages (``didit_portal/sandbox/hosted/``).
 
 Most tests drive the routes over a small in-memory :class:`FakeEngine` that implements the ``HostedEngine``
 protocol, so the page layer is tested on its own; the last group runs the main paths through the real
@@ -22,14 +22,19 @@ from starlette.routing import Mount
 
 from didit_portal.sandbox.app import create_app
 from didit_portal.sandbox.config import SandboxConfig
-from didit_portal.sandbox.hosted import DEVICE_COOKIE, hosted_routes
-from didit_portal.sandbox.hosted_render import build_callback_url
+from didit_portal.sandbox.hosted import DEVICE_COOKIE, HOSTED_ROUTES, bind_hosted
+from didit_portal.sandbox.hosted.page_state import build_callback_url
 from didit_portal.sandbox.types import AuthDataView, EngineError, HostedEngine, HostedSession, OutcomeResult
 
 KYC_STEPS = ["document_selection", "document_front", "document_back", "face"]
 WORKFLOW_ID = "0d9e8f7a-6b5c-4d3e-8f21-0a1b2c3d4e5f"
-OUTCOME_STATUS = {"approve": "Approved", "decline": "Declined", "review": "In Review", "abandon": "Abandoned",
-                  "expire": "Expired"}
+OUTCOME_STATUS = {
+    "approve": "Approved",
+    "decline": "Declined",
+    "review": "In Review",
+    "abandon": "Abandoned",
+    "expire": "Expired",
+}
 FINAL = {"Approved", "Declined", "In Review", "Abandoned", "Expired", "Kyc Expired"}
 
 
@@ -47,10 +52,19 @@ class FakeEngine:
     def add(self, **overrides: Any) -> HostedSession:
         self.counter += 1
         values: dict[str, Any] = {
-            "session_id": str(uuid.uuid4()), "session_number": self.counter,
-            "session_token": f"tok{self.counter:09d}", "status": "Not Started", "workflow_id": WORKFLOW_ID,
-            "workflow_label": "KYC", "steps": list(KYC_STEPS), "resubmit_steps": None, "callback": None,
-            "callback_method": "initiator", "language": None, "initiator_device": None, "armed_outcome": None,
+            "session_id": str(uuid.uuid4()),
+            "session_number": self.counter,
+            "session_token": f"tok{self.counter:09d}",
+            "status": "Not Started",
+            "workflow_id": WORKFLOW_ID,
+            "workflow_label": "KYC",
+            "steps": list(KYC_STEPS),
+            "resubmit_steps": None,
+            "callback": None,
+            "callback_method": "initiator",
+            "language": None,
+            "initiator_device": None,
+            "armed_outcome": None,
         }
         values.update(overrides)
         session = HostedSession(**values)
@@ -60,12 +74,16 @@ class FakeEngine:
     def add_auth(self, **overrides: Any) -> AuthDataView:
         self.counter += 1
         values: dict[str, Any] = {
-            "session_id": str(uuid.uuid4()), "session_token": f"auth{self.counter:08d}", "status": "initialized",
-            "scopes": ["names", "email", "is_over_18"], "vendor_data": "user-42",
-            "preview": {"names": {"first_name": "Zoë", "family_name": "Núñez", "full_name": "Zoë Núñez",
-                                  "is_verified": True},
-                        "email": {"email": "zoe@example.test", "is_verified": True, "is_primary": True},
-                        "is_over_18": True},
+            "session_id": str(uuid.uuid4()),
+            "session_token": f"auth{self.counter:08d}",
+            "status": "initialized",
+            "scopes": ["names", "email", "is_over_18"],
+            "vendor_data": "user-42",
+            "preview": {
+                "names": {"first_name": "Zoë", "family_name": "Núñez", "full_name": "Zoë Núñez", "is_verified": True},
+                "email": {"email": "zoe@example.test", "is_verified": True, "is_primary": True},
+                "is_over_18": True,
+            },
         }
         values.update(overrides)
         view = AuthDataView(**values)
@@ -144,6 +162,13 @@ def _conforms(engine: HostedEngine) -> HostedEngine:
     return engine
 
 
+def _pages_app(engine: HostedEngine, config: SandboxConfig) -> Starlette:
+    """The hosted pages alone, over the given engine (what ``create_app`` does for the real one)."""
+    app = Starlette(routes=HOSTED_ROUTES)
+    bind_hosted(app, engine, config)
+    return app
+
+
 @pytest.fixture
 def engine() -> FakeEngine:
     return FakeEngine()
@@ -156,7 +181,7 @@ def config() -> SandboxConfig:
 
 @pytest.fixture
 def app(engine: FakeEngine, config: SandboxConfig) -> Starlette:
-    return Starlette(routes=hosted_routes(_conforms(engine), config))
+    return _pages_app(_conforms(engine), config)
 
 
 def _client(app: Any) -> httpx.AsyncClient:
@@ -171,11 +196,15 @@ def _state(page_html: str) -> dict[str, Any]:
 
 
 async def _post(client: httpx.AsyncClient, path: str, body: Any = None, **headers: str) -> Any:
-    return await client.post(path, content=json.dumps(body if body is not None else {}),
-                       headers={"Content-Type": "application/json", **headers})
+    return await client.post(
+        path,
+        content=json.dumps(body if body is not None else {}),
+        headers={"Content-Type": "application/json", **headers},
+    )
 
 
 # ---- the verification page ------------------------------------------------------------------------------------
+
 
 async def test_session_page_renders_sandbox_page_with_hooks_and_state(app: Starlette, engine: FakeEngine) -> None:
     session = engine.add(armed_outcome="decline")
@@ -184,8 +213,15 @@ async def test_session_page_renders_sandbox_page_with_hooks_and_state(app: Starl
     assert response.headers["content-type"].startswith("text/html")
     body = response.text
     assert ">Sandbox<" in body
-    for hook in ("sandbox-start", "sandbox-continue", "sandbox-outcome-approve", "sandbox-outcome-decline",
-                 "sandbox-outcome-review", "sandbox-outcome-abandon", "sandbox-close"):
+    for hook in (
+        "sandbox-start",
+        "sandbox-continue",
+        "sandbox-outcome-approve",
+        "sandbox-outcome-decline",
+        "sandbox-outcome-review",
+        "sandbox-outcome-abandon",
+        "sandbox-close",
+    ):
         assert f'data-testid="{hook}"' in body
     assert body.count('class="step"') == 4
     assert "(scenario: decline)" in body
@@ -199,7 +235,8 @@ async def test_session_page_renders_sandbox_page_with_hooks_and_state(app: Starl
     # Scripts and styles come from the sandbox itself, never from elsewhere.
     assert 'src="/_hosted/static/hosted.js"' in body
     assert "http" not in re.sub(r"<script id=\"sandbox-state\".*?</script>", "", body, flags=re.S).replace(
-        'content="width=device-width', "")
+        'content="width=device-width', ""
+    )
 
 
 async def test_page_security_headers(app: Starlette, engine: FakeEngine) -> None:
@@ -234,7 +271,7 @@ async def test_device_cookie_is_httponly_lax_and_first_opener_is_initiator(app: 
 
 async def test_device_cookie_over_https_is_sent_in_cross_site_embeds(engine: FakeEngine) -> None:
     session = engine.add()
-    https_app = Starlette(routes=hosted_routes(_conforms(engine), SandboxConfig(api_key="k", public_url="https://sandbox.example")))
+    https_app = _pages_app(_conforms(engine), SandboxConfig(api_key="k", public_url="https://sandbox.example"))
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=https_app), base_url="https://sandbox.example") as c:
         cookie = (await c.get(f"/session/{session.session_token}")).headers["set-cookie"]
     attributes = {part.strip().split("=")[0].lower(): part.strip() for part in cookie.split(";")}
@@ -256,14 +293,17 @@ async def test_language_route_and_unknown_language(app: Starlette, engine: FakeE
 
 async def test_unknown_query_parameters_are_ignored(app: Starlette, engine: FakeEngine) -> None:
     session = engine.add()
-    response = await _client(app).get(f"/session/{session.session_token}?document_camera=back&liveness_camera=front"
-                                "&document_camera_switch=false&whatever=1")
+    response = await _client(app).get(
+        f"/session/{session.session_token}?document_camera=back&liveness_camera=front"
+        "&document_camera_switch=false&whatever=1"
+    )
     assert response.status_code == 200
     assert _state(response.text)["sessionId"] == session.session_id
 
 
-@pytest.mark.parametrize("path", ["/session/nope12345678", "/es/session/nope12345678", "/session/bad%20token",
-                                  "/authorize/nope12345678"])
+@pytest.mark.parametrize(
+    "path", ["/session/nope12345678", "/es/session/nope12345678", "/session/bad%20token", "/authorize/nope12345678"]
+)
 async def test_unknown_token_is_a_404_page(app: Starlette, engine: FakeEngine, path: str) -> None:
     engine.add()
     response = await _client(app).get(path)
@@ -290,9 +330,10 @@ async def test_final_and_expired_and_resubmitted_states(app: Starlette, engine: 
     state = _state((await client.get(f"/session/{approved.session_token}")).text)
     assert state["status"] == "Approved"
     # This device became the initiator by opening it, so the state says where it would go; the page's script
-    # ignores that on load (an already-final page only shows its status, contract §10.5).
+    # ignores that on load (an already-final page only shows its status, a sandbox rule).
     assert state["redirectUrl"] == (
-        f"https://example.test/done?verificationSessionId={approved.session_id}&status=Approved")
+        f"https://example.test/done?verificationSessionId={approved.session_id}&status=Approved"
+    )
     expired = engine.add(status="Expired")
     assert _state((await client.get(f"/session/{expired.session_token}")).text)["status"] == "Expired"
     resubmitted = engine.add(status="Resubmitted", resubmit_steps=["face"])
@@ -302,6 +343,7 @@ async def test_final_and_expired_and_resubmitted_states(app: Starlette, engine: 
 
 
 # ---- JSON endpoints -----------------------------------------------------------------------------------------
+
 
 async def test_start_and_finish_flow(app: Starlette, engine: FakeEngine) -> None:
     session = engine.add()
@@ -341,10 +383,16 @@ async def test_state_changing_endpoints_are_post_json_same_origin(app: Starlette
     assert (await client.get(f"{api}/start")).status_code == 405
     assert (await client.get(f"{api}/finish")).status_code == 405
     assert (await client.post(f"{api}/finish", data={"outcome": "approve"})).status_code == 415
-    assert (await _post(client, f"{api}/finish", {"outcome": "approve"}, **{"Sec-Fetch-Site": "cross-site"})).status_code == 403
-    assert (await _post(client, f"{api}/finish", {"outcome": "approve"}, Origin="https://evil.example")).status_code == 403
+    assert (
+        await _post(client, f"{api}/finish", {"outcome": "approve"}, **{"Sec-Fetch-Site": "cross-site"})
+    ).status_code == 403
+    assert (
+        await _post(client, f"{api}/finish", {"outcome": "approve"}, Origin="https://evil.example")
+    ).status_code == 403
     assert (await _post(client, f"{api}/finish", {"outcome": "kyc_expire"})).status_code == 400
-    assert (await client.post(f"{api}/finish", content=b"[1]", headers={"Content-Type": "application/json"})).status_code == 400
+    assert (
+        await client.post(f"{api}/finish", content=b"[1]", headers={"Content-Type": "application/json"})
+    ).status_code == 400
     assert engine.sessions[session.session_id].status == "Not Started"  # nothing above changed anything
     ok = await _post(client, f"{api}/start", **{"Sec-Fetch-Site": "same-origin", "Origin": "http://testserver"})
     assert ok.status_code == 200
@@ -364,12 +412,14 @@ async def test_json_endpoints_are_token_scoped(app: Starlette, engine: FakeEngin
 
 # ---- callback redirect ----------------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("method", "initiator_redirected", "completer_redirected"),
     [("initiator", True, False), ("completer", False, True), ("both", True, True)],
 )
-async def test_callback_method_selects_device(app: Starlette, engine: FakeEngine, method: str,
-                                        initiator_redirected: bool, completer_redirected: bool) -> None:
+async def test_callback_method_selects_device(
+    app: Starlette, engine: FakeEngine, method: str, initiator_redirected: bool, completer_redirected: bool
+) -> None:
     session = engine.add(callback="https://portal.example/done?x=1", callback_method=method)
     initiator, completer = _client(app), _client(app)
     await initiator.get(f"/session/{session.session_token}")
@@ -396,11 +446,14 @@ async def test_no_redirect_after_abandon(app: Starlette, engine: FakeEngine) -> 
 async def test_build_callback_url() -> None:
     sid = "3c1f6a9e-8b2d-4e57-9a10-6d4b2c8e7f01"
     assert build_callback_url("https://a.test/done", sid, "In Review") == (
-        f"https://a.test/done?verificationSessionId={sid}&status=In%20Review")
+        f"https://a.test/done?verificationSessionId={sid}&status=In%20Review"
+    )
     assert build_callback_url("https://a.test/done?next=%2Fx&y=1#frag", sid, "Approved") == (
-        f"https://a.test/done?next=%2Fx&y=1&verificationSessionId={sid}&status=Approved#frag")
+        f"https://a.test/done?next=%2Fx&y=1&verificationSessionId={sid}&status=Approved#frag"
+    )
     assert build_callback_url("myapp://verify/done", sid, "Declined") == (
-        f"myapp://verify/done?verificationSessionId={sid}&status=Declined")
+        f"myapp://verify/done?verificationSessionId={sid}&status=Declined"
+    )
     assert build_callback_url("javascript:alert(1)", sid, "Approved") is None
     assert build_callback_url(" JavaScript:alert(1)", sid, "Approved") is None
     assert build_callback_url("data:text/html,x", sid, "Approved") is None
@@ -408,6 +461,7 @@ async def test_build_callback_url() -> None:
 
 
 # ---- UniLink ----------------------------------------------------------------------------------------------------
+
 
 async def test_unilink_creates_session_and_redirects(app: Starlette, engine: FakeEngine) -> None:
     client = _client(app)
@@ -437,9 +491,10 @@ async def test_unilink_errors(app: Starlette, engine: FakeEngine) -> None:
 
 # ---- mounted under a prefix ---------------------------------------------------------------------------------
 
+
 async def test_pages_work_under_a_mount_prefix(engine: FakeEngine) -> None:
     config = SandboxConfig(api_key="k", public_url="http://testserver/didit-sandbox")
-    inner = Starlette(routes=hosted_routes(engine, config))
+    inner = _pages_app(engine, config)
     app = Starlette(routes=[Mount("/didit-sandbox", app=inner)])
     client = _client(app)
     session = engine.add(callback="https://portal.example/done")
@@ -453,8 +508,11 @@ async def test_pages_work_under_a_mount_prefix(engine: FakeEngine) -> None:
     assert (await client.get("/didit-sandbox/_hosted/static/hosted.js")).status_code == 200
     assert (await client.get("/didit-sandbox/_hosted/static/sandbox.css")).status_code == 200
     assert (await client.get(f"{state['api']}/state")).json()["sessionId"] == session.session_id
-    assert (await _post(client, f"{state['api']}/finish", {"outcome": "approve"})).json()["redirectUrl"].startswith(
-        "https://portal.example/done?verificationSessionId=")
+    assert (
+        (await _post(client, f"{state['api']}/finish", {"outcome": "approve"}))
+        .json()["redirectUrl"]
+        .startswith("https://portal.example/done?verificationSessionId=")
+    )
     # The unprefixed path is not served by the mounted sandbox.
     assert (await client.get(f"/session/{session.session_token}")).status_code == 404
     b64 = base64.b64encode(WORKFLOW_ID.encode()).decode()
@@ -475,6 +533,7 @@ async def test_static_assets_are_served(app: Starlette) -> None:
 
 
 # ---- Auth + Data phone page -----------------------------------------------------------------------------------
+
 
 async def test_authorize_page_is_the_scan_and_lists_scopes(app: Starlette, engine: FakeEngine) -> None:
     view = engine.add_auth()
@@ -521,8 +580,11 @@ async def test_authorize_expired_escaping_and_csrf(app: Starlette, engine: FakeE
     assert 'data-status="expired"' in page
     assert "expired" in page.lower()
     assert engine.auth[expired.session_id].status == "expired"
-    evil = engine.add_auth(vendor_data="<img src=x>", preview={"names": {"first_name": "<script>x</script>"}},
-                           scopes=["names", "<i>odd</i>"])
+    evil = engine.add_auth(
+        vendor_data="<img src=x>",
+        preview={"names": {"first_name": "<script>x</script>"}},
+        scopes=["names", "<i>odd</i>"],
+    )
     page = (await client.get(f"/authorize/{evil.session_token}")).text
     assert "<script>x" not in page
     assert "<img src=x>" not in page
@@ -538,7 +600,7 @@ async def test_authorize_expired_escaping_and_csrf(app: Starlette, engine: FakeE
 # ---- through the real sandbox app (create_app), standalone and under the portal's prefix -----------------------
 
 API_KEY = "sbx_hosted_pages_key"
-KYC_WORKFLOW = "3f6b2c1a-8d4e-4a7b-9c2d-1e0f5a6b7c01"  # preloaded "kyc" (didit_portal.sandbox.workflows)
+KYC_WORKFLOW = "3f6b2c1a-8d4e-4a7b-9c2d-1e0f5a6b7c01"  # preloaded "kyc" (didit_portal.sandbox.model.workflow_defs)
 
 
 def _real_app(tmp_path: Any, prefix: str = "") -> tuple[Starlette, Any]:
@@ -549,8 +611,9 @@ def _real_app(tmp_path: Any, prefix: str = "") -> tuple[Starlette, Any]:
 
 
 async def _create(client: httpx.AsyncClient, prefix: str = "", **body: Any) -> dict[str, Any]:
-    response = await client.post(f"{prefix}/v3/session/", json={"workflow_id": KYC_WORKFLOW, **body},
-                           headers={"x-api-key": API_KEY})
+    response = await client.post(
+        f"{prefix}/v3/session/", json={"workflow_id": KYC_WORKFLOW, **body}, headers={"x-api-key": API_KEY}
+    )
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -578,13 +641,15 @@ async def test_real_app_hosted_flow(tmp_path: Any, prefix: str) -> None:
     assert finished.json()["status"] == "In Review"
     assert finished.json()["redirectUrl"] is None  # the phone is not the initiator
     # The webhook event was enqueued before the page was told (it posts didit:completed only after this answer).
-    events = real_engine.webhook_log(created["session_id"])
+    events = real_engine.sessions.webhook_log(created["session_id"])
     assert [e["status"] for e in events] == ["In Progress", "In Review"]
     polled = (await initiator.get(f"{state['api']}/state")).json()
-    assert polled["redirectUrl"] == (f"https://portal.example/done?a=1&verificationSessionId="
-                                     f"{created['session_id']}&status=In%20Review")
-    decision = (await initiator.get(f"{prefix}/v3/session/{created['session_id']}/decision/",
-                             headers={"x-api-key": API_KEY})).json()
+    assert polled["redirectUrl"] == (
+        f"https://portal.example/done?a=1&verificationSessionId={created['session_id']}&status=In%20Review"
+    )
+    decision = (
+        await initiator.get(f"{prefix}/v3/session/{created['session_id']}/decision/", headers={"x-api-key": API_KEY})
+    ).json()
     assert decision["status"] == "In Review"
     # Finished: the engine refuses another outcome and the page endpoint passes the 409 through.
     assert (await _post(phone, f"{state['api']}/finish", {"outcome": "approve"})).status_code == 409
@@ -598,7 +663,9 @@ async def test_real_app_routes_do_not_shadow_the_api(tmp_path: Any) -> None:
     response = await client.get(f"/v3/session/{created['session_id']}", headers={"x-api-key": API_KEY})
     assert response.status_code == 404
     assert response.headers["content-type"].startswith("application/json")
-    assert (await client.get(f"/v3/session/{created['session_id']}/", headers={"x-api-key": API_KEY})).status_code == 200
+    assert (
+        await client.get(f"/v3/session/{created['session_id']}/", headers={"x-api-key": API_KEY})
+    ).status_code == 200
     assert (await client.get("/session/doesnotexist")).status_code == 404
     assert (await client.get(f"/es/session/{created['session_token']}")).status_code == 200
 
@@ -613,14 +680,20 @@ async def test_real_app_unilink_expired_and_resubmitted(tmp_path: Any) -> None:
 
     expired = await _create(client, vendor_data="expired-user")
     assert (await client.post(f"/sandbox/sessions/{expired['session_id']}/outcome", json={"outcome": "expire"})).json()[
-        "status"] == "Expired"
+        "status"
+    ] == "Expired"
     assert _state((await client.get(f"/session/{expired['session_token']}")).text)["status"] == "Expired"
 
     redo = await _create(client, vendor_data="redo-user")
     await client.post(f"/sandbox/sessions/{redo['session_id']}/outcome", json={"outcome": "decline"})
-    response = await client.patch(f"/v3/session/{redo['session_id']}/update-status/", headers={"x-api-key": API_KEY},
-                            json={"new_status": "Resubmitted",
-                                  "nodes_to_resubmit": [{"node_id": "feature_liveness", "feature": "LIVENESS"}]})
+    response = await client.patch(
+        f"/v3/session/{redo['session_id']}/update-status/",
+        headers={"x-api-key": API_KEY},
+        json={
+            "new_status": "Resubmitted",
+            "nodes_to_resubmit": [{"node_id": "feature_liveness", "feature": "LIVENESS"}],
+        },
+    )
     assert response.status_code == 200, response.text
     state = _state((await client.get(f"/session/{redo['session_token']}")).text)
     assert state["status"] == "Resubmitted"
@@ -633,8 +706,9 @@ async def test_real_app_unilink_expired_and_resubmitted(tmp_path: Any) -> None:
 async def test_real_app_auth_data_phone_page(tmp_path: Any) -> None:
     app, _ = _real_app(tmp_path)
     client = _client(app)
-    response = await client.post("/auth/v2/session/", json={"scope": "names email", "vendor_data": "user-42"},
-                           headers={"x-api-key": API_KEY})
+    response = await client.post(
+        "/auth/v2/session/", json={"scope": "names email", "vendor_data": "user-42"}, headers={"x-api-key": API_KEY}
+    )
     assert response.status_code == 201, response.text
     created = response.json()
     page = await client.get(created["url"].removeprefix("http://testserver"))

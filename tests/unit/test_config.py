@@ -22,9 +22,21 @@ from didit_portal.config import (
 
 REPO = Path(__file__).resolve().parents[2]
 NAMES = (
-    "DIDIT_API_KEY", "DIDIT_WEBHOOK_SECRET", "DIDIT_WORKFLOW_ID", "DIDIT_BASE_URL", "DIDIT_AUTH_BASE_URL",
-    "DIDIT_MODE", "DIDIT_CLIENT_ID", "DIDIT_CLIENT_SECRET", "DATABASE_URL", "REDIS_URL", "PORTAL_SECRET_KEY",
-    "PUBLIC_BASE_URL", "PORT", "PORTAL_INTERNAL_URL", "GRANIAN_WORKERS",
+    "DIDIT_API_KEY",
+    "DIDIT_WEBHOOK_SECRET",
+    "DIDIT_WORKFLOW_ID",
+    "DIDIT_BASE_URL",
+    "DIDIT_AUTH_BASE_URL",
+    "DIDIT_MODE",
+    "DIDIT_CLIENT_ID",
+    "DIDIT_CLIENT_SECRET",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PORTAL_SECRET_KEY",
+    "PUBLIC_BASE_URL",
+    "PORT",
+    "PORTAL_INTERNAL_URL",
+    "GRANIAN_WORKERS",
 )
 
 
@@ -102,6 +114,28 @@ def test_base_url_accepts_the_v3_form(env: pytest.MonkeyPatch, given: str, expec
     assert settings.effective_base_url == expected
 
 
+def test_base_urls_from_a_dotenv_file_win_in_sandbox_mode(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A standalone sandbox configured in .env only (nothing in os.environ): the portal must call it, not the
+    # embedded one. Loaded both ways pydantic-settings reads .env: from the working directory and by path.
+    (tmp_path / ".env").write_text(
+        "DIDIT_BASE_URL=http://127.0.0.1:9000/v3\nDIDIT_AUTH_BASE_URL=http://127.0.0.1:9001/\n"
+    )
+    assert "DIDIT_BASE_URL" not in os.environ
+    for settings in (Settings(), Settings(_env_file=tmp_path / ".env")):  # pyright: ignore[reportCallIssue]
+        assert settings.is_sandbox
+        assert settings.effective_base_url == "http://127.0.0.1:9000"
+        assert settings.effective_auth_base_url == "http://127.0.0.1:9001"
+
+
+def test_unset_base_urls_stay_on_the_embedded_sandbox_despite_normalising(env: pytest.MonkeyPatch) -> None:
+    # The validator rewrites both URL fields (strip /v3 and slashes), which marks them as set in pydantic:
+    # that must not count as the operator configuring them.
+    env.setenv("PORT", "4123")
+    settings = Settings()
+    assert {"didit_base_url", "didit_auth_base_url"} <= settings.model_fields_set
+    assert settings.effective_base_url == settings.effective_auth_base_url == f"http://127.0.0.1:4123{SANDBOX_PREFIX}"
+
+
 def test_urls_lose_trailing_slashes(env: pytest.MonkeyPatch) -> None:
     env.setenv("DIDIT_AUTH_BASE_URL", "https://apx.example/")
     env.setenv("PUBLIC_BASE_URL", "https://portal.example/")
@@ -163,11 +197,26 @@ def test_configured_secret_key_wins_and_writes_nothing(env: pytest.MonkeyPatch, 
 
 
 def test_webhook_secret_defaults_only_for_the_sandbox(env: pytest.MonkeyPatch) -> None:
-    env.setenv("DIDIT_WEBHOOK_SECRET", "whsec")
+    from didit_portal.config import EMBEDDED_SANDBOX_WEBHOOK_SECRET
+
+    sandbox = Settings()  # no variable set: sandbox mode, the embedded sandbox's secret, and it may start
+    assert sandbox.is_sandbox
+    assert sandbox.webhook_secret == EMBEDDED_SANDBOX_WEBHOOK_SECRET
+    sandbox.check_startable()
+    env.setenv("DIDIT_API_KEY", "key")  # live mode without a secret: no default, the portal refuses to start
+    live = Settings()
+    assert live.didit_mode == "live"
+    with pytest.raises(ConfigError, match="DIDIT_MODE=live needs DIDIT_WEBHOOK_SECRET"):
+        live.check_startable()
+    env.setenv("DIDIT_WEBHOOK_SECRET", "whsec")  # an explicit secret is used, in live mode as in sandbox mode
     assert Settings().webhook_secret == "whsec"
+    Settings().check_startable()
+    env.setenv("DIDIT_MODE", "sandbox")
+    assert Settings().is_sandbox and Settings().webhook_secret == "whsec"
 
 
 # ---- rxconfig.py: what every Reflex command loads first ---------------------------------------------------------
+
 
 def _load_rxconfig(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[str]:
     clean = {key: value for key, value in os.environ.items() if key not in NAMES}
@@ -176,8 +225,9 @@ def _load_rxconfig(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedP
         "import rxconfig; c = rxconfig.config; "
         "print(c.app_name, c.db_url, c.redis_url, c.frontend_port, c.show_built_with_reflex, c.telemetry_enabled)"
     )
-    return subprocess.run([sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True,
-                          timeout=120, check=False)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, env=clean, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def test_rxconfig_refuses_live_mode_without_webhook_secret(tmp_path: Path) -> None:
@@ -192,8 +242,14 @@ def test_rxconfig_follows_the_settings(tmp_path: Path) -> None:
     result = _load_rxconfig({"PORT": "4321", "REDIS_URL": "redis://127.0.0.1:6399/0"}, tmp_path)
     assert result.returncode == 0, result.stderr
     db = tmp_path / "data" / "portal.db"
-    assert result.stdout.split() == ["didit_portal", f"sqlite:///{db}", "redis://127.0.0.1:6399/0", "4321", "False",
-                                     "False"]
+    assert result.stdout.split() == [
+        "didit_portal",
+        f"sqlite:///{db}",
+        "redis://127.0.0.1:6399/0",
+        "4321",
+        "False",
+        "False",
+    ]
 
 
 def test_rxconfig_without_redis_keeps_state_in_process(tmp_path: Path) -> None:

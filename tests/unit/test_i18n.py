@@ -8,18 +8,21 @@ from didit_portal import i18n
 from didit_portal.didit.schemas import SessionStatus
 
 
-@pytest.mark.parametrize(("query", "header", "expected"), [
-    (None, None, "en"),
-    ("es", None, "es"),
-    ("es-MX", "en-US,en;q=0.9", "es"),
-    ("fr", "es-ES,es;q=0.9", "es"),            # unsupported ?lang= falls through to the browser
-    (None, "fr-FR,fr;q=0.9,es;q=0.8,en;q=0.7", "es"),
-    (None, "en;q=0.5,es;q=0.9", "es"),         # quality order, not position
-    (None, "es;q=0,en", "en"),                 # q=0 means "not this one"
-    (None, "de, fr", "en"),
-    (None, "garbage;q=x,,", "en"),
-    ("EN", "es", "en"),
-])
+@pytest.mark.parametrize(
+    ("query", "header", "expected"),
+    [
+        (None, None, "en"),
+        ("es", None, "es"),
+        ("es-MX", "en-US,en;q=0.9", "es"),
+        ("fr", "es-ES,es;q=0.9", "es"),  # unsupported ?lang= falls through to the browser
+        (None, "fr-FR,fr;q=0.9,es;q=0.8,en;q=0.7", "es"),
+        (None, "en;q=0.5,es;q=0.9", "es"),  # quality order, not position
+        (None, "es;q=0,en", "en"),  # q=0 means "not this one"
+        (None, "de, fr", "en"),
+        (None, "garbage;q=x,,", "en"),
+        ("EN", "es", "en"),
+    ],
+)
 def test_pick_language(query: str | None, header: str | None, expected: str) -> None:
     assert i18n.pick_language(query, header) == expected
 
@@ -61,6 +64,9 @@ def test_strings_by_prefix() -> None:
 
 def test_scope_words_are_plain_and_deduplicated() -> None:
     assert i18n.scope_words("en", "names email picture pictures") == [
-        "Your name", "Your email address", "Your profile picture"]
+        "Your name",
+        "Your email address",
+        "Your profile picture",
+    ]
     assert i18n.scope_words("es", "phone") == ["Tu número de teléfono"]
     assert i18n.scope_words("en", "unknown_scope") == ["unknown_scope"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 from didit_portal.services.access import accounts as auth
+from didit_portal.services.access import signin
 from didit_portal.states.base import cookie_value
 
 
@@ -20,7 +21,7 @@ def test_production_hasher_is_argon2id_with_strong_parameters() -> None:
 
 
 def test_tokens_are_256_bit_and_unique() -> None:
-    tokens = {auth.new_token() for _ in range(200)}
+    tokens = {signin.new_token() for _ in range(200)}
     assert len(tokens) == 200
     assert all(len(t) == 43 and re.fullmatch(r"[A-Za-z0-9_-]+", t) for t in tokens)
 

@@ -27,11 +27,14 @@ def _rasterise(svg: str, scale: int = 8) -> Image.Image:
     return image
 
 
-@pytest.mark.parametrize("url", [
-    "http://localhost:3000/didit-sandbox/session/qyCaeCJN_Zf0",
-    "https://verify.didit.me/session/" + "x" * 40,
-    "https://app.didit.me/authorize/abcdefghijkl",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://localhost:3000/didit-sandbox/session/qyCaeCJN_Zf0",
+        "https://verify.didit.me/session/" + "x" * 40,
+        "https://app.didit.me/authorize/abcdefghijkl",
+    ],
+)
 def test_svg_decodes_to_the_url(url: str) -> None:
     svg = qr_svg(url)
     results = zxingcpp.read_barcodes(_rasterise(svg))

@@ -11,13 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy.engine import Engine
-from sqlmodel import Session, col, select
+from sqlmodel import col, select
 
-from didit_portal.db import session_scope, write_lock
+from didit_portal.db import reading, writing
 from didit_portal.models import ApiToken, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import audit
-from didit_portal.services.links.tokens import aware
 
 #: Tokens start with this, so leaked ones are recognisable (secret scanners, logs).
 TOKEN_PREFIX = "dpk_"  # noqa: S105 -- a public marker, not a secret
@@ -43,9 +42,14 @@ class TokenInfo:
 
 
 def _info(row: ApiToken) -> TokenInfo:
-    return TokenInfo(id=row.id or 0, name=row.name, prefix=row.prefix, created_at=aware(row.created_at),
-                     last_used_at=aware(row.last_used_at) if row.last_used_at else None,
-                     revoked_at=aware(row.revoked_at) if row.revoked_at else None)
+    return TokenInfo(
+        id=row.id or 0,
+        name=row.name,
+        prefix=row.prefix,
+        created_at=row.created_at,
+        last_used_at=row.last_used_at if row.last_used_at else None,
+        revoked_at=row.revoked_at if row.revoked_at else None,
+    )
 
 
 def create_token(engine: Engine, *, name: str) -> tuple[TokenInfo, str]:
@@ -65,14 +69,20 @@ def create_token(engine: Engine, *, name: str) -> tuple[TokenInfo, str]:
     if not name or len(name) > 100:
         raise TokenError("name must be 1 to 100 characters")
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    with write_lock(engine), session_scope(engine) as db:
+    with writing(engine) as db:
         if db.exec(select(ApiToken).where(ApiToken.name == name)).first() is not None:
             raise TokenError(f"a token named {name!r} already exists")
         row = ApiToken(name=name, token_hash=lookup_hash(token), prefix=token[: len(TOKEN_PREFIX) + 6])
         db.add(row)
         db.flush()
-        audit.record(db, actor=None, action="api_token.create", target_type="api_token", target_id=str(row.id),
-                     detail={"label": name, "prefix": row.prefix})
+        audit.record(
+            db,
+            actor=None,
+            action="api_token.create",
+            target_type="api_token",
+            target_id=str(row.id),
+            detail={"label": name, "prefix": row.prefix},
+        )
         info = _info(row)
     return info, token
 
@@ -86,7 +96,7 @@ def list_tokens(engine: Engine) -> list[TokenInfo]:
     Returns:
         Their listings.
     """
-    with Session(engine) as db:
+    with reading(engine) as db:
         return [_info(r) for r in db.exec(select(ApiToken).order_by(col(ApiToken.id)))]
 
 
@@ -103,7 +113,7 @@ def revoke_token(engine: Engine, *, name: str) -> TokenInfo:
     Raises:
         TokenError: No such token, or already revoked.
     """
-    with write_lock(engine), session_scope(engine) as db:
+    with writing(engine) as db:
         row = db.exec(select(ApiToken).where(ApiToken.name == name.strip())).first()
         if row is None:
             raise TokenError(f"no token named {name!r}")
@@ -111,8 +121,14 @@ def revoke_token(engine: Engine, *, name: str) -> TokenInfo:
             raise TokenError(f"token {name!r} is already revoked")
         row.revoked_at = utcnow()
         db.add(row)
-        audit.record(db, actor=None, action="api_token.revoke", target_type="api_token", target_id=str(row.id),
-                     detail={"label": row.name, "prefix": row.prefix})
+        audit.record(
+            db,
+            actor=None,
+            action="api_token.revoke",
+            target_type="api_token",
+            target_id=str(row.id),
+            detail={"label": row.name, "prefix": row.prefix},
+        )
         return _info(row)
 
 
@@ -129,13 +145,13 @@ def authenticate(engine: Engine, token: str) -> ApiToken | None:
     if not token or len(token) > _MAX_TOKEN_LENGTH:
         return None
     hashed = lookup_hash(token)
-    with Session(engine) as db:
+    with reading(engine) as db:
         row = db.exec(select(ApiToken).where(ApiToken.token_hash == hashed)).first()
     if row is None or row.revoked_at is not None:
         return None
     now = utcnow()
-    if row.last_used_at is None or now - aware(row.last_used_at) >= LAST_USED_GRANULARITY:
-        with write_lock(engine), session_scope(engine) as db:
+    if row.last_used_at is None or now - row.last_used_at >= LAST_USED_GRANULARITY:
+        with writing(engine) as db:
             stored = db.get(ApiToken, row.id)
             if stored is not None:
                 stored.last_used_at = now

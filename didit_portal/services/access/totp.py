@@ -67,8 +67,10 @@ def _claim_step(db: Session, user_id: int, step: int) -> bool:
     """Record ``step`` as used unless it (or a later one) already was; True when this call claimed it."""
     claimed = db.execute(
         update(StaffUser)
-        .where(col(StaffUser.id) == user_id,
-               or_(col(StaffUser.totp_last_step).is_(None), col(StaffUser.totp_last_step) < step))
+        .where(
+            col(StaffUser.id) == user_id,
+            or_(col(StaffUser.totp_last_step).is_(None), col(StaffUser.totp_last_step) < step),
+        )
         .values(totp_last_step=step)
     )
     return claimed.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue] -- a CursorResult for an UPDATE
@@ -121,8 +123,14 @@ def confirm_enrolment(
         return False
     user.totp_enabled = True
     db.add(user)
-    audit.record(db, actor=principal, action="auth.totp_enrolled", target_type="staff_user",
-                 target_id=str(principal.user_id), ip=ip)
+    audit.record(
+        db,
+        actor=principal,
+        action="auth.totp_enrolled",
+        target_type="staff_user",
+        target_id=str(principal.user_id),
+        ip=ip,
+    )
     return True
 
 
@@ -142,13 +150,15 @@ def qr_svg(secret: str, account: str) -> bytes:
     image.save(buffer)
     qr = buffer.getvalue().decode("ascii")
     size = int(re.search(r'viewBox="0 0 (\d+) \d+"', qr).group(1))  # type: ignore[union-attr]
-    path = qr[qr.index("<path"): qr.rindex("</svg>")]
+    path = qr[qr.index("<path") : qr.rindex("</svg>")]
     # A white card so the code scans in dark mode too; the secret in groups of four for typing it by hand.
-    grouped = " ".join(secret[i: i + 4] for i in range(0, len(secret), 4))
+    grouped = " ".join(secret[i : i + 4] for i in range(0, len(secret), 4))
     height = size + 6
-    svg = (f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" viewBox="0 0 {size} {height}" '
-           f'width="{size * 5}" height="{height * 5}" role="img" aria-label="TOTP QR code">'
-           f'<rect width="{size}" height="{height}" fill="#ffffff"/>{path}'
-           f'<text x="{size / 2}" y="{size + 3}" font-family="monospace" font-size="2" text-anchor="middle" '
-           f'fill="#000000">{grouped}</text></svg>')
+    svg = (
+        f'<svg xmlns="http://www.w3.org/2000/svg" version="1.1" viewBox="0 0 {size} {height}" '
+        f'width="{size * 5}" height="{height * 5}" role="img" aria-label="TOTP QR code">'
+        f'<rect width="{size}" height="{height}" fill="#ffffff"/>{path}'
+        f'<text x="{size / 2}" y="{size + 3}" font-family="monospace" font-size="2" text-anchor="middle" '
+        f'fill="#000000">{grouped}</text></svg>'
+    )
     return svg.encode("ascii")

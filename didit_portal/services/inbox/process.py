@@ -82,8 +82,11 @@ class PayloadCache:
         return len(self._items)
 
 
-def process_pending(engine: Engine, limit: int = 200, cache: PayloadCache | None = None,
-                    ) -> list[notify.SessionChanged]:
+def process_pending(
+    engine: Engine,
+    limit: int = 200,
+    cache: PayloadCache | None = None,
+) -> list[notify.SessionChanged]:
     """Apply unprocessed inbox rows in arrival order (one pass of :func:`process_pass`).
 
     Args:
@@ -97,8 +100,11 @@ def process_pending(engine: Engine, limit: int = 200, cache: PayloadCache | None
     return process_pass(engine, limit, cache)[0]
 
 
-def process_pass(engine: Engine, limit: int = 200, cache: PayloadCache | None = None,
-                 ) -> tuple[list[notify.SessionChanged], int]:
+def process_pass(
+    engine: Engine,
+    limit: int = 200,
+    cache: PayloadCache | None = None,
+) -> tuple[list[notify.SessionChanged], int]:
     """Apply unprocessed inbox rows in arrival order, a batch per transaction.
 
     Work that needs no lock (reading bodies, validating decisions, encrypting what gets stored) happens first;
@@ -116,9 +122,15 @@ def process_pass(engine: Engine, limit: int = 200, cache: PayloadCache | None = 
         The changes to announce to listeners (after the commits), and how many rows the pass looked at.
     """
     with engine.connect() as conn:
-        ids = [r[0] for r in conn.execute(
-            select(_INBOX.c.id).where(_INBOX.c.processed_at.is_(None), _INBOX.c.attempts < MAX_ATTEMPTS)
-            .order_by(_INBOX.c.id).limit(limit))]
+        ids = [
+            r[0]
+            for r in conn.execute(
+                select(_INBOX.c.id)
+                .where(_INBOX.c.processed_at.is_(None), _INBOX.c.attempts < MAX_ATTEMPTS)
+                .order_by(_INBOX.c.id)
+                .limit(limit)
+            )
+        ]
     if not ids:
         return [], 0
     events = _load(engine, ids, cache)
@@ -154,9 +166,16 @@ def _load(engine: Engine, ids: list[int], cache: PayloadCache | None) -> list[Pe
     if missing:
         with engine.connect() as conn:
             # The body comes raw and is decrypted row by row: one unreadable row must not stop the others.
-            for r in conn.execute(select(_INBOX.c.id, _INBOX.c.webhook_type, _INBOX.c.session_id, _INBOX.c.status,
-                                         _INBOX.c.event_created_at, type_coerce(_INBOX.c.body, LargeBinary))
-                                  .where(_INBOX.c.id.in_(missing))):
+            for r in conn.execute(
+                select(
+                    _INBOX.c.id,
+                    _INBOX.c.webhook_type,
+                    _INBOX.c.session_id,
+                    _INBOX.c.status,
+                    _INBOX.c.event_created_at,
+                    type_coerce(_INBOX.c.body, LargeBinary),
+                ).where(_INBOX.c.id.in_(missing))
+            ):
                 payload = None
                 if r[1] in SESSION_TYPES and r[2] and r[3]:
                     try:
@@ -175,21 +194,37 @@ def _report(event: PendingEvent) -> Report | None:
     payload = event.payload
     decision = payload.get("decision") if isinstance(payload.get("decision"), dict) else None
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
-    return Report(session_id=event.session_id, status=event.status, event_at=event.event_created_at,
-                  source="webhook", decision=decision, workflow_id=payload.get("workflow_id"),
-                  vendor_data=payload.get("vendor_data"), metadata=metadata, environment=payload.get("environment"),
-                  inbox_event_id=event.id)
+    return Report(
+        session_id=event.session_id,
+        status=event.status,
+        event_at=event.event_created_at,
+        source="webhook",
+        decision=decision,
+        workflow_id=payload.get("workflow_id"),
+        vendor_data=payload.get("vendor_data"),
+        metadata=metadata,
+        environment=payload.get("environment"),
+        inbox_event_id=event.id,
+    )
 
 
-def _process_batch(engine: Engine, ids: list[int], reports: dict[int, PreparedReport],
-                   ) -> list[notify.SessionChanged]:
+def _process_batch(
+    engine: Engine,
+    ids: list[int],
+    reports: dict[int, PreparedReport],
+) -> list[notify.SessionChanged]:
     if not ids:
         return []
     with write_lock(engine), Session(engine, expire_on_commit=False) as db, db.begin():
         # A Core UPDATE on the table: the ORM form would evaluate the criteria against the identity map too.
-        claimed = set(db.execute(update(_INBOX).where(_INBOX.c.id.in_(ids), _INBOX.c.processed_at.is_(None))
-                                 .values(processed_at=utcnow(), attempts=_INBOX.c.attempts + 1)
-                                 .returning(_INBOX.c.id)).scalars())
+        claimed = set(
+            db.execute(
+                update(_INBOX)
+                .where(_INBOX.c.id.in_(ids), _INBOX.c.processed_at.is_(None))
+                .values(processed_at=utcnow(), attempts=_INBOX.c.attempts + 1)
+                .returning(_INBOX.c.id)
+            ).scalars()
+        )
         # Arrival order within the batch (ids ascend), only what this worker claimed.
         applied = apply_reports(db, [reports[i] for i in ids if i in claimed and i in reports])
     changes: dict[str, notify.SessionChanged] = {}
@@ -207,9 +242,11 @@ def _process_one(engine: Engine, inbox_id: int) -> notify.SessionChanged | None:
     with write_lock(engine), Session(engine, expire_on_commit=False) as db:
         try:
             with db.begin():
-                claimed = db.execute(update(InboxEvent).where(col(InboxEvent.id) == inbox_id,
-                                                              col(InboxEvent.processed_at).is_(None))
-                                     .values(processed_at=utcnow(), attempts=InboxEvent.attempts + 1))
+                claimed = db.execute(
+                    update(InboxEvent)
+                    .where(col(InboxEvent.id) == inbox_id, col(InboxEvent.processed_at).is_(None))
+                    .values(processed_at=utcnow(), attempts=InboxEvent.attempts + 1)
+                )
                 if not claimed.rowcount:  # type: ignore[attr-defined]
                     return None  # another worker took it
                 event = db.get(InboxEvent, inbox_id)
@@ -220,21 +257,33 @@ def _process_one(engine: Engine, inbox_id: int) -> notify.SessionChanged | None:
             # Leave the row unprocessed (the claim rolled back) but remember why, for the admin view.
             log.exception("inbox event %s failed to process", inbox_id)
             with db.begin():
-                attempts = db.execute(update(InboxEvent).where(col(InboxEvent.id) == inbox_id)
-                                      .values(attempts=InboxEvent.attempts + 1, last_error=type(exc).__name__[:500])
-                                      .returning(col(InboxEvent.attempts))).scalar()
+                attempts = db.execute(
+                    update(InboxEvent)
+                    .where(col(InboxEvent.id) == inbox_id)
+                    .values(attempts=InboxEvent.attempts + 1, last_error=type(exc).__name__[:500])
+                    .returning(col(InboxEvent.attempts))
+                ).scalar()
             if attempts is not None and attempts >= MAX_ATTEMPTS:
                 log.error("inbox event %s failed %d times; left unprocessed for an operator", inbox_id, attempts)
             return None
 
 
 def _apply(db: Session, event: InboxEvent) -> notify.SessionChanged | None:
-    report = _report(PendingEvent(event.id or 0, event.webhook_type, event.session_id, event.status,
-                              event.event_created_at, json.loads(event.body)))
+    report = _report(
+        PendingEvent(
+            event.id or 0,
+            event.webhook_type,
+            event.session_id,
+            event.status,
+            event.event_created_at,
+            json.loads(event.body),
+        )
+    )
     if report is None:
         return None
     applied = apply_reports(db, [report])[0]
     if applied.status_changed or applied.decision_stored:
-        return notify.SessionChanged(applied.session_id, applied.status,
-                                     "status" if applied.status_changed else "decision")
+        return notify.SessionChanged(
+            applied.session_id, applied.status, "status" if applied.status_changed else "decision"
+        )
     return None

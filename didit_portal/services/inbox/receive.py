@@ -1,11 +1,11 @@
-"""The durable webhook inbox: group commit before the acknowledgement, then ordered processing.
+"""The durable webhook inbox, acknowledge path: group commit before the acknowledgement.
 
 Acknowledge path: verified deliveries that arrive together are inserted in ONE transaction (group commit) and
 each request gets its answer only after that commit — so every 200 is durable, and a burst costs one fsync
 instead of one per request. ``INSERT … ON CONFLICT DO NOTHING`` on the dedupe key makes duplicates (retries,
 fan-out, two workers racing on the same delivery) leave exactly one row.
 
-Processing path (:mod:`didit_portal.services.inbox.process`): unprocessed rows are applied in arrival order, a
+Processing path (:mod:`.process`, scheduled by :mod:`.worker`): unprocessed rows are applied in arrival order, a
 batch per transaction that first claims its rows, so a crash between commit and processing only delays an event
 and two workers never apply it twice. The committer hands the parsed bodies of new rows to the processor, which
 spares it a decrypt and a parse. Listeners are told after the commit (:mod:`didit_portal.services.notify`).
@@ -14,13 +14,11 @@ spares it a decrypt and a parse. Listeners are told after the commit (:mod:`didi
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import hashlib
 import json
 import logging
-import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,32 +27,7 @@ from sqlalchemy.engine import Engine
 from didit_portal.db import write_lock
 from didit_portal.models import utcnow
 from didit_portal.security import encrypt_text
-from didit_portal.services import notify
-from didit_portal.services.inbox.process import (
-    MAX_ATTEMPTS,
-    SESSION_TYPES,
-    PayloadCache,
-    PendingEvent,
-    process_pass,
-    process_pending,
-)
-from didit_portal.services.tasks import running_task
-
-__all__ = [
-    "MAX_ATTEMPTS",
-    "SESSION_TYPES",
-    "GroupCommitter",
-    "InboxProcessor",
-    "InboxRow",
-    "PayloadCache",
-    "PendingEvent",
-    "commit_batch",
-    "dedupe_key",
-    "process_pass",
-    "process_pending",
-    "row_from_payload",
-    "running",
-]
+from didit_portal.services.inbox.process import PendingEvent
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +39,8 @@ def dedupe_key(payload: dict[str, Any]) -> str:
 
     Didit reuses ``event_id`` across retries and destinations, so it is the key. Console test webhooks lack it;
     then (session_id, webhook_type, status, created_at) stands in — ``created_at``, not ``timestamp``, because
-    Didit re-stamps ``timestamp`` on every retry (contract §5.1, §10.7).
+    Didit re-stamps ``timestamp`` on every retry (inferred from Didit's retry and 300-second freshness rules,
+    https://docs.didit.me/integration/webhooks; the sandbox does the same).
 
     Args:
         payload: Parsed envelope.
@@ -98,6 +72,15 @@ class InboxRow:
     payload: dict[str, Any] | None = field(default=None, repr=False, compare=False)
 
 
+#: Latest event time the inbox accepts (epoch seconds, year 5138): a signed envelope beyond it is malformed, and
+#: the column (a 64-bit integer) could not hold every value a float can round to anyway.
+MAX_EVENT_TIME = 10**11
+
+
+class MalformedEnvelopeError(ValueError):
+    """A signed envelope the inbox cannot store as it is: the route answers 400 (final), never 5xx (retried)."""
+
+
 def row_from_payload(payload: dict[str, Any], raw: bytes, signature_kind: str) -> InboxRow:
     """Build the inbox row for a parsed, verified envelope.
 
@@ -108,24 +91,54 @@ def row_from_payload(payload: dict[str, Any], raw: bytes, signature_kind: str) -
 
     Returns:
         The row to commit.
+
+    Raises:
+        MalformedEnvelopeError: A NUL in an id, type or status (PostgreSQL's text columns cannot hold U+0000;
+            Didit's values are ids and fixed words), or an event time out of range. Stored, either would fail the
+            whole group commit it shares, and Didit would retry it for ever.
     """
     created = payload.get("created_at", payload.get("timestamp"))
     try:
         created_at = int(float(created)) if created is not None else 0
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         created_at = 0
+    if not 0 <= created_at <= MAX_EVENT_TIME:
+        raise MalformedEnvelopeError("event time out of range")
+
     def _s(key: str, limit: int) -> str | None:
         value = payload.get(key)
-        return str(value)[:limit] if value is not None else None
+        if value is None:
+            return None
+        text = str(value)[:limit]
+        if "\x00" in text:
+            raise MalformedEnvelopeError(f"{key} holds a NUL character")
+        return text
+
     return InboxRow(
-        dedupe_key=dedupe_key(payload), event_id=_s("event_id", 64), session_id=_s("session_id", 64),
-        webhook_type=_s("webhook_type", 64) or "unknown", status=_s("status", 32), event_created_at=created_at,
-        signature_kind=signature_kind, body=raw.decode("utf-8", errors="replace"), payload=payload,
+        dedupe_key=dedupe_key(payload),
+        event_id=_s("event_id", 64),
+        session_id=_s("session_id", 64),
+        webhook_type=_s("webhook_type", 64) or "unknown",
+        status=_s("status", 32),
+        event_created_at=created_at,
+        signature_kind=signature_kind,
+        body=raw.decode("utf-8", errors="replace"),
+        payload=payload,
     )
 
 
-_COLUMNS = ("dedupe_key", "event_id", "session_id", "webhook_type", "status", "event_created_at", "signature_kind",
-            "body", "received_at", "attempts")
+_COLUMNS = (
+    "dedupe_key",
+    "event_id",
+    "session_id",
+    "webhook_type",
+    "status",
+    "event_created_at",
+    "signature_kind",
+    "body",
+    "received_at",
+    "attempts",
+)
 
 
 def commit_batch(engine: Engine, rows: list[InboxRow]) -> list[int | None]:
@@ -153,12 +166,26 @@ def commit_batch(engine: Engine, rows: list[InboxRow]) -> list[int | None]:
     received: object = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
     params: list[object] = []
     for row in rows:
-        params.extend((row.dedupe_key, row.event_id, row.session_id, row.webhook_type, row.status,
-                       row.event_created_at, row.signature_kind, encrypt_text(row.body), received, 0))
+        params.extend(
+            (
+                row.dedupe_key,
+                row.event_id,
+                row.session_id,
+                row.webhook_type,
+                row.status,
+                row.event_created_at,
+                row.signature_kind,
+                encrypt_text(row.body),
+                received,
+                0,
+            )
+        )
     group = "(" + ",".join([mark] * len(_COLUMNS)) + ")"
     # Only fixed column names and placeholders are interpolated; every value travels as a bound parameter.
-    sql = (f"INSERT INTO inbox_event ({','.join(_COLUMNS)}) VALUES {','.join([group] * len(rows))} "  # noqa: S608
-           "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key")
+    sql = (
+        f"INSERT INTO inbox_event ({','.join(_COLUMNS)}) VALUES {','.join([group] * len(rows))} "  # noqa: S608
+        "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key"
+    )
     with write_lock(engine), engine.begin() as conn:
         # RETURNING names exactly the inserted rows (rowcount is unreliable across drivers for this).
         new_ids = {key: inbox_id for inbox_id, key in conn.exec_driver_sql(sql, tuple(params))}
@@ -220,8 +247,13 @@ class GroupCommitter:
                 if not future.done():
                     future.set_result(inbox_id is not None)
             if self.on_committed is not None:
-                self.on_committed([PendingEvent(i, r.webhook_type, r.session_id, r.status, r.event_created_at,
-                                                r.payload) for r, i in zip(rows, ids, strict=True) if i is not None])
+                self.on_committed(
+                    [
+                        PendingEvent(i, r.webhook_type, r.session_id, r.status, r.event_created_at, r.payload)
+                        for r, i in zip(rows, ids, strict=True)
+                        if i is not None
+                    ]
+                )
 
     async def close(self) -> None:
         """Stop the batching task (pending waiters were already answered or get cancelled)."""
@@ -229,106 +261,3 @@ class GroupCommitter:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-
-
-class InboxProcessor:
-    """Applies committed rows soon after each commit (woken by the committer) and on a slow sweep (after crashes).
-
-    Acknowledging comes first: an unacknowledged delivery is lost after Didit's two retries, a stored one is only
-    late. At ordinary rates every commit is processed at once (the live pages promise one second). During a burst
-    — more than ``burst_rate`` deliveries per second over the last quarter second — processing shares the worker:
-    batches of ``batch`` events, then a pause so that it takes at most ``burst_share`` of the wall time, which
-    leaves the rest to the acknowledgements; the backlog is worked off in batches of ``idle_batch`` afterwards.
-    (Processing an event costs about half the CPU of acknowledging it; docs/PERFORMANCE.md has the figures.)
-    """
-
-    #: Window over which the arrival rate is measured.
-    RATE_WINDOW = 0.25
-
-    def __init__(self, engine: Engine, *, sweep_seconds: float = 5.0, batch: int = 100, idle_batch: int = 500,
-                 burst_share: float = 0.2, burst_rate: float = 200.0) -> None:
-        """Create the processor.
-
-        Args:
-            engine: Database engine.
-            sweep_seconds: Interval of the safety sweep for rows left unprocessed.
-            batch: Events applied per transaction during a burst.
-            idle_batch: Events applied per transaction otherwise.
-            burst_share: Largest share of wall time processing takes during a burst.
-            burst_rate: Deliveries per second above which arrivals count as a burst.
-        """
-        self.engine = engine
-        self.sweep_seconds = sweep_seconds
-        self.batch = batch
-        self.idle_batch = idle_batch
-        self.burst_share = burst_share
-        self.burst_rate = burst_rate
-        self.cache = PayloadCache()
-        self._arrivals: collections.deque[tuple[float, int]] = collections.deque()
-        self._wake: asyncio.Event | None = None
-
-    def wake(self, committed: list[PendingEvent] | None = None) -> None:
-        """Ask for a processing pass soon (safe to call many times); called after each inbox commit.
-
-        Args:
-            committed: The rows just committed, with their parsed bodies (spares processing a decrypt + parse).
-        """
-        if committed:
-            self.cache.put(committed)
-            self._arrivals.append((time.monotonic(), len(committed)))
-        if self._wake is not None:
-            self._wake.set()
-
-    def in_burst(self) -> bool:
-        """Whether deliveries are arriving faster than ``burst_rate`` (over the last ``RATE_WINDOW`` seconds)."""
-        horizon = time.monotonic() - self.RATE_WINDOW
-        while self._arrivals and self._arrivals[0][0] < horizon:
-            self._arrivals.popleft()
-        return sum(n for _, n in self._arrivals) > self.burst_rate * self.RATE_WINDOW
-
-    async def run(self) -> None:
-        """Process until cancelled (a first pass at start picks up rows left by a previous run)."""
-        self._wake = asyncio.Event()
-        self._wake.set()
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=self.sweep_seconds)
-            self._wake.clear()
-            while True:
-                started = time.monotonic()
-                burst = self.in_burst()
-                limit = self.batch if burst else self.idle_batch
-                try:
-                    changes, seen = await asyncio.to_thread(process_pass, self.engine, limit, self.cache)
-                except Exception:
-                    log.exception("inbox processing pass failed; retrying on the next pass")
-                    break
-                for change in changes:
-                    await notify.publish(change)
-                if burst and seen:
-                    # Whether or not this pass drained the queue: the next commit comes within milliseconds, and
-                    # processing it at once would take the worker from the acknowledgements.
-                    busy = time.monotonic() - started
-                    await asyncio.sleep(busy * (1 - self.burst_share) / self.burst_share)
-                    self._wake.clear()
-                    continue
-                if seen < limit:
-                    break  # drained; the next commit wakes us
-
-
-@contextlib.asynccontextmanager
-async def running(committer: GroupCommitter, processor: InboxProcessor) -> AsyncIterator[None]:
-    """Run the processor for the app's lifetime and stop both cleanly.
-
-    Args:
-        committer: The route's committer.
-        processor: The processor it wakes.
-
-    Yields:
-        Nothing.
-    """
-    try:
-        async with running_task(processor.run(), name="inbox-processor"):
-            yield
-    finally:
-        await committer.close()

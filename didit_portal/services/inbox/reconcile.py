@@ -46,17 +46,23 @@ class ReconcileReport:
 def _silent_sessions(engine: Engine, silence: timedelta, limit: int) -> list[tuple[str, str, int]]:
     cutoff = utcnow() - silence
     with Session(engine) as db:
-        rows = db.exec(select(VerificationSession).where(
-            col(VerificationSession.status).not_in([str(s) for s in FINAL_STATUSES]),
-            col(VerificationSession.last_seen_at) < cutoff,
-        ).order_by(col(VerificationSession.last_seen_at)).limit(limit)).all()
+        rows = db.exec(
+            select(VerificationSession)
+            .where(
+                col(VerificationSession.status).not_in([str(s) for s in FINAL_STATUSES]),
+                col(VerificationSession.last_seen_at) < cutoff,
+            )
+            .order_by(col(VerificationSession.last_seen_at))
+            .limit(limit)
+        ).all()
         return [(r.session_id, r.status, r.status_event_at) for r in rows]
 
 
 def _missing_decisions(engine: Engine, limit: int) -> list[tuple[str, str, int]]:
     with Session(engine) as db:
-        rows = db.exec(select(VerificationSession).where(col(VerificationSession.decision_missing).is_(True))
-                       .limit(limit)).all()
+        rows = db.exec(
+            select(VerificationSession).where(col(VerificationSession.decision_missing).is_(True)).limit(limit)
+        ).all()
         return [(r.session_id, r.status, r.status_event_at) for r in rows]
 
 
@@ -67,18 +73,21 @@ def _apply(engine: Engine, item: tuple[str, str, int], decision: dict[str, objec
     # status keeps its time so the stored decision attaches to the same moment.
     event_at = stored_at if status == stored else max(int(time.time()), stored_at + 1)
     with Session(engine) as db, db.begin():
-        applied = apply_report(db, session_id=session_id, status=status, event_at=event_at, source="api",
-                               decision=decision)
+        applied = apply_report(
+            db, session_id=session_id, status=status, event_at=event_at, source="api", decision=decision
+        )
     if status != stored:
         report.drift += 1
         log.warning("reconcile: session %s was %s locally but %s at Didit (drift)", session_id, stored, status)
     if applied.status_changed or applied.decision_stored:
-        report.changes.append(notify.SessionChanged(session_id, applied.status,
-                                                    "status" if applied.status_changed else "decision"))
+        report.changes.append(
+            notify.SessionChanged(session_id, applied.status, "status" if applied.status_changed else "decision")
+        )
 
 
-async def _check(engine: Engine, client: DiditClient, items: list[tuple[str, str, int]],
-                 report: ReconcileReport, *, fetching: bool) -> None:
+async def _check(
+    engine: Engine, client: DiditClient, items: list[tuple[str, str, int]], report: ReconcileReport, *, fetching: bool
+) -> None:
     for session_id, stored, stored_at in items:
         report.checked += 1
         try:
@@ -116,8 +125,9 @@ async def fetch_missing_decisions(engine: Engine, client: DiditClient, limit: in
     return report
 
 
-async def reconcile(engine: Engine, client: DiditClient, *, silence: timedelta = DEFAULT_SILENCE,
-                    limit: int = 100) -> ReconcileReport:
+async def reconcile(
+    engine: Engine, client: DiditClient, *, silence: timedelta = DEFAULT_SILENCE, limit: int = 100
+) -> ReconcileReport:
     """One reconciliation pass: silent unfinished sessions, then missing decisions.
 
     Args:
@@ -143,8 +153,9 @@ async def reconcile(engine: Engine, client: DiditClient, *, silence: timedelta =
 
 
 @contextlib.asynccontextmanager
-async def periodic(engine: Engine, client: DiditClient, *, every: float = 300.0,
-                   decisions_every: float = 5.0) -> AsyncIterator[None]:
+async def periodic(
+    engine: Engine, client: DiditClient, *, every: float = 300.0, decisions_every: float = 5.0
+) -> AsyncIterator[None]:
     """Run reconciliation every ``every`` seconds and missing-decision fetches more often, for the app's life.
 
     Args:

@@ -15,35 +15,31 @@ encrypting what gets stored — is :func:`prepare_reports`, which the inbox runs
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select as core_select
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from didit_portal.didit.schemas import DECISION_STATUSES, SessionStatus, decision_email
+from didit_portal.didit.schemas import DECISION_STATUSES, MANUAL_FROM, MANUAL_TO, SessionStatus, decision_email
 from didit_portal.didit.schemas import Decision as DecisionSchema
-from didit_portal.models import Decision, VerificationSession, utcnow
+from didit_portal.models import Decision, utcnow
 from didit_portal.security import encrypt_json, lookup_hash
+from didit_portal.services.inbox.session_rows import SessionRow, load_rows, write_batch
 
 _S = SessionStatus
-_MANUAL_FROM = {_S.APPROVED, _S.DECLINED, _S.IN_REVIEW, _S.KYC_EXPIRED, _S.ABANDONED, _S.RESUBMITTED}
-_MANUAL_TO = {_S.APPROVED, _S.DECLINED, _S.RESUBMITTED}
-#: Didit's documented transitions (contract §4), plus Resubmitted → In Progress when the user reopens the link.
+#: Didit's documented transitions (https://docs.didit.me/integration/verification-statuses), plus Resubmitted →
+#: In Progress when the user reopens the link.
 FORWARD: frozenset[tuple[str, str]] = frozenset(
-    {(_S.NOT_STARTED, _S.IN_PROGRESS), (_S.NOT_STARTED, _S.EXPIRED), (_S.RESUBMITTED, _S.IN_PROGRESS),
-     (_S.APPROVED, _S.KYC_EXPIRED)}
+    {
+        (_S.NOT_STARTED, _S.IN_PROGRESS),
+        (_S.NOT_STARTED, _S.EXPIRED),
+        (_S.RESUBMITTED, _S.IN_PROGRESS),
+        (_S.APPROVED, _S.KYC_EXPIRED),
+    }
     | {(_S.IN_PROGRESS, t) for t in (_S.APPROVED, _S.DECLINED, _S.IN_REVIEW, _S.ABANDONED)}
     | {(_S.AWAITING_USER, t) for t in (_S.IN_REVIEW, _S.APPROVED, _S.DECLINED)}
-    | {(f, t) for f in _MANUAL_FROM for t in _MANUAL_TO if f != t}
+    | {(f, t) for f in MANUAL_FROM for t in MANUAL_TO if f != t}
 )
-#: Bound parameters per ``IN (...)`` list: far under SQLite's and PostgreSQL's limits.
-_CHUNK = 500
-
-_VS = VerificationSession.__table__  # pyright: ignore[reportAttributeAccessIssue]
-_DEC = Decision.__table__  # pyright: ignore[reportAttributeAccessIssue]
 
 
 def supersedes(current: str | None, current_at: int, new: str, new_at: int) -> bool:
@@ -132,36 +128,22 @@ def prepare_reports(reports: Sequence[Report]) -> list[PreparedReport]:
             continue
         parsed = DecisionSchema.model_validate(report.decision)
         email = decision_email(report.decision)
-        prepared.append(PreparedReport(report, str(parsed.status), parsed.has_warnings(),
-                                       encrypt_json(report.decision), _enc(report.metadata), parsed.session_number,
-                                       lookup_hash(email) if email else None))
+        prepared.append(
+            PreparedReport(
+                report,
+                str(parsed.status),
+                parsed.has_warnings(),
+                encrypt_json(report.decision),
+                _enc(report.metadata),
+                parsed.session_number,
+                lookup_hash(email) if email else None,
+            )
+        )
     return prepared
 
 
 def _enc(value: dict[str, Any] | None) -> bytes | None:
     return None if value is None else encrypt_json(value)
-
-
-@dataclass
-class _Row:
-    """A session's state while a batch is applied to it."""
-
-    status: str
-    status_event_at: int
-    workflow_id: str | None
-    vendor_data: str | None
-    environment: str | None
-    decision_missing: bool
-    has_warnings: bool
-    latest_at: int | None  # event_at of the latest stored decision
-    new: bool
-    origin: str = ""
-    metadata_enc: bytes | None = None
-    metadata_set: bool = False
-    session_number: int | None = None
-    email_hash: str | None = None
-    db_latest_superseded: bool = False
-    pending_latest: list[Any] | None = field(default=None, repr=False)  # this batch's latest decision row
 
 
 def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> list[Applied]:
@@ -184,147 +166,119 @@ def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> li
     """
     if not reports:
         return []
-    prepared = [r if isinstance(r, PreparedReport) else None for r in reports]
-    if any(p is None for p in prepared):
-        todo = prepare_reports([r for r in reports if isinstance(r, Report)])
-        it = iter(todo)
-        prepared = [p if p is not None else next(it) for p in prepared]
-    items: list[PreparedReport] = [p for p in prepared if p is not None]
+    items = _prepared(reports)
     db.flush()
-    rows = _load(db, items)
+    rows = load_rows(db, items)
     now = utcnow()
     transitions: list[tuple[Any, ...]] = []
     decisions: list[list[Any]] = []
     results: list[Applied] = []
     for item in items:
         report = item.report
-        sid = report.session_id
-        row = rows.get(sid)
-        if row is None:
-            row = rows[sid] = _Row(report.status, report.event_at, report.workflow_id, report.vendor_data,
-                                   report.environment, False, False, None, new=True, origin=report.source,
-                                   metadata_enc=item.metadata_enc, metadata_set=True)
-            previous: str | None = None
-            changed = True
-        else:
-            previous = row.status
-            changed = supersedes(row.status, row.status_event_at, report.status, report.event_at)
-            if changed:
-                row.status = report.status
-                row.status_event_at = report.event_at
-            row.workflow_id = row.workflow_id or report.workflow_id
-            row.vendor_data = row.vendor_data or report.vendor_data
-            if report.metadata is not None and changed:
-                row.metadata_enc, row.metadata_set = item.metadata_enc, True
-            row.environment = row.environment or report.environment
-        row.session_number = row.session_number or item.session_number
-        row.email_hash = row.email_hash or item.email_hash
+        row, previous, changed = _apply_status(rows, item)
         if previous != report.status or not changed:
-            transitions.append((sid, previous, report.status, report.event_at, report.source, changed,
-                                report.inbox_event_id))
-        stored = False
-        if item.decision_enc is not None:
-            stored = row.latest_at is None or report.event_at >= row.latest_at
-            if stored:
-                if row.pending_latest is not None:
-                    row.pending_latest[4] = False  # is_latest: superseded within this batch
-                elif row.latest_at is not None:
-                    row.db_latest_superseded = True
-                row.latest_at = report.event_at
-                row.has_warnings = item.decision_warnings
-            decision = [sid, item.decision_status, report.source, report.event_at, stored, item.decision_warnings,
-                        item.decision_enc]
-            decisions.append(decision)
-            if stored:
-                row.pending_latest = decision
+            transitions.append(
+                (
+                    report.session_id,
+                    previous,
+                    report.status,
+                    report.event_at,
+                    report.source,
+                    changed,
+                    report.inbox_event_id,
+                )
+            )
+        stored = _apply_decision(row, item, decisions)
         needs = changed and report.status in DECISION_STATUSES and report.decision is None
         if needs:
             row.decision_missing = True
         elif stored and report.decision is not None and report.decision.get("status") == row.status:
             row.decision_missing = False  # the decision for the current status has arrived
-        results.append(Applied(sid, row.status, changed and previous != report.status, stored, needs))
-    _write(db, rows, transitions, decisions, now)
+        results.append(Applied(report.session_id, row.status, changed and previous != report.status, stored, needs))
+    write_batch(db, rows, transitions, decisions, now)
     return results
 
 
-def _load(db: Session, items: Sequence[PreparedReport]) -> dict[str, _Row]:
-    sids = list(dict.fromkeys(item.report.session_id for item in items))
-    with_decisions = {item.report.session_id for item in items if item.decision_enc is not None}
-    rows: dict[str, _Row] = {}
-    for start in range(0, len(sids), _CHUNK):
-        chunk = sids[start : start + _CHUNK]
-        # FOR UPDATE (in key order, so two workers never deadlock) serialises workers applying events of one
-        # session on PostgreSQL; SQLite ignores it (its writers are serialised by the database lock anyway).
-        found = db.execute(
-            core_select(_VS.c.session_id, _VS.c.status, _VS.c.status_event_at, _VS.c.workflow_id, _VS.c.vendor_data,
-                   _VS.c.environment, _VS.c.decision_missing, _VS.c.has_warnings, _VS.c.session_number,
-                   _VS.c.email_hash)
-            .where(_VS.c.session_id.in_(chunk)).order_by(_VS.c.session_id).with_for_update())
-        for r in found:
-            rows[r.session_id] = _Row(r.status, r.status_event_at, r.workflow_id, r.vendor_data, r.environment,
-                                      bool(r.decision_missing), bool(r.has_warnings), None, new=False,
-                                      session_number=r.session_number, email_hash=r.email_hash)
-        wanted = [sid for sid in chunk if sid in rows and sid in with_decisions]
-        if wanted:
-            latest = db.execute(core_select(_DEC.c.session_id, _DEC.c.event_at)
-                                .where(_DEC.c.session_id.in_(wanted), _DEC.c.is_latest.is_(True)))
-            for sid, event_at in latest:
-                current = rows[sid].latest_at
-                rows[sid].latest_at = event_at if current is None else max(current, event_at)
-    return rows
+def _prepared(reports: Sequence[Report | PreparedReport]) -> list[PreparedReport]:
+    # Prepare what the caller did not, in one call, keeping the order.
+    prepared = [r if isinstance(r, PreparedReport) else None for r in reports]
+    if any(p is None for p in prepared):
+        todo = iter(prepare_reports([r for r in reports if isinstance(r, Report)]))
+        prepared = [p if p is not None else next(todo) for p in prepared]
+    return [p for p in prepared if p is not None]
 
 
-def _write(db: Session, rows: dict[str, _Row], transitions: list[tuple[Any, ...]],
-           decisions: list[list[Any]], now: datetime) -> None:
-    # Driver-level executemany with fixed column lists: SQLAlchemy's per-row parameter processing cost more than
-    # the database's work here. Only fixed names and placeholders are interpolated; values are bound.
-    conn = db.connection()
-    sqlite = conn.dialect.name == "sqlite"
-    mark = "?" if sqlite else "%s"
-    # Stored the way SQLAlchemy's SQLite DateTime stores it, so ORM reads parse it; PostgreSQL takes the object.
-    at: object = now.strftime("%Y-%m-%d %H:%M:%S.%f") if sqlite else now
+def _apply_status(rows: dict[str, SessionRow], item: PreparedReport) -> tuple[SessionRow, str | None, bool]:
+    """Apply one report's status to its row (created for sessions we did not create).
 
-    def many(table: str, columns: Sequence[str], params: list[tuple[Any, ...]], where: str = "") -> None:
-        if not params:
-            return
-        if where:
-            sets = ", ".join(f"{c} = {mark}" for c in columns)
-            sql = f"UPDATE {table} SET {sets} WHERE {where} = {mark}"  # noqa: S608
-        else:
-            sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([mark] * len(columns))})"  # noqa: S608
-        conn.exec_driver_sql(sql, params)
-
-    def state(row: _Row) -> tuple[Any, ...]:
-        return (row.status, row.status_event_at, row.workflow_id, row.vendor_data, row.environment,
-                row.decision_missing, row.has_warnings, row.session_number, row.email_hash, at, at)
-
-    many("verification_session", (*_STATE, "session_id", "origin", "metadata", "created_at"),
-         [(*state(row), sid, row.origin, row.metadata_enc, at) for sid, row in rows.items() if row.new])
-    many("verification_session", _STATE, [(*state(row), sid) for sid, row in rows.items()
-                                          if not row.new and not row.metadata_set], where="session_id")
-    many("verification_session", (*_STATE, "metadata"), [(*state(row), row.metadata_enc, sid)
-                                                         for sid, row in rows.items()
-                                                         if not row.new and row.metadata_set], where="session_id")
-    superseded = [sid for sid, row in rows.items() if row.db_latest_superseded]
-    for start in range(0, len(superseded), _CHUNK):
-        db.execute(update(_DEC).where(_DEC.c.session_id.in_(superseded[start : start + _CHUNK]),
-                                      _DEC.c.is_latest.is_(True)).values(is_latest=False))
-    many("status_transition", ("session_id", "from_status", "to_status", "event_at", "source", "applied",
-                               "inbox_event_id", "recorded_at"), [(*t, at) for t in transitions])
-    many("decision", ("session_id", "status", "source", "event_at", "is_latest", "has_warnings", "payload",
-                      "received_at"), [(*d, at) for d in decisions])
-    _expire(db, rows)
-
-
-_STATE = ("status", "status_event_at", "workflow_id", "vendor_data", "environment", "decision_missing",
-          "has_warnings", "session_number", "email_hash", "updated_at", "last_seen_at")
+    Returns:
+        The row, its status before, and whether the report superseded it.
+    """
+    report = item.report
+    row = rows.get(report.session_id)
+    if row is None:
+        row = rows[report.session_id] = SessionRow(
+            report.status,
+            report.event_at,
+            report.workflow_id,
+            report.vendor_data,
+            report.environment,
+            False,
+            False,
+            None,
+            new=True,
+            origin=report.source,
+            metadata_enc=item.metadata_enc,
+            metadata_set=True,
+        )
+        previous: str | None = None
+        changed = True
+    else:
+        previous = row.status
+        changed = supersedes(row.status, row.status_event_at, report.status, report.event_at)
+        if changed:
+            row.status = report.status
+            row.status_event_at = report.event_at
+        row.workflow_id = row.workflow_id or report.workflow_id
+        row.vendor_data = row.vendor_data or report.vendor_data
+        if report.metadata is not None and changed:
+            row.metadata_enc, row.metadata_set = item.metadata_enc, True
+        row.environment = row.environment or report.environment
+    row.session_number = row.session_number or item.session_number
+    row.email_hash = row.email_hash or item.email_hash
+    return row, previous, changed
 
 
-def _expire(db: Session, rows: dict[str, _Row]) -> None:
-    # The writes above bypass the ORM: objects of these sessions already loaded by the caller must re-read.
-    for obj in list(db.identity_map.values()):
-        if isinstance(obj, VerificationSession | Decision) and obj.session_id in rows:
-            db.expire(obj)
+def _apply_decision(row: SessionRow, item: PreparedReport, decisions: list[list[Any]]) -> bool:
+    """Queue one report's decision for insertion; it becomes the latest when at least as new as the latest.
+
+    Returns:
+        Whether it is now the session's latest decision.
+    """
+    if item.decision_enc is None:
+        return False
+    report = item.report
+    stored = row.latest_at is None or report.event_at >= row.latest_at
+    if stored:
+        if row.pending_latest is not None:
+            row.pending_latest[4] = False  # is_latest: superseded within this batch
+        elif row.latest_at is not None:
+            row.db_latest_superseded = True
+        row.latest_at = report.event_at
+        row.has_warnings = item.decision_warnings
+    decision = [
+        report.session_id,
+        item.decision_status,
+        report.source,
+        report.event_at,
+        stored,
+        item.decision_warnings,
+        item.decision_enc,
+    ]
+    decisions.append(decision)
+    if stored:
+        row.pending_latest = decision
+    return stored
 
 
 def apply_report(
@@ -363,9 +317,18 @@ def apply_report(
     Returns:
         An :class:`Applied` summary.
     """
-    report = Report(session_id=session_id, status=status, event_at=event_at, source=source, decision=decision,
-                    workflow_id=workflow_id, vendor_data=vendor_data, metadata=metadata, environment=environment,
-                    inbox_event_id=inbox_event_id)
+    report = Report(
+        session_id=session_id,
+        status=status,
+        event_at=event_at,
+        source=source,
+        decision=decision,
+        workflow_id=workflow_id,
+        vendor_data=vendor_data,
+        metadata=metadata,
+        environment=environment,
+        inbox_event_id=inbox_event_id,
+    )
     return apply_reports(db, [report])[0]
 
 
@@ -379,6 +342,5 @@ def latest_decision(db: Session, session_id: str) -> dict[str, Any] | None:
     Returns:
         The decision document, or None.
     """
-    row = db.exec(select(Decision).where(Decision.session_id == session_id, col(Decision.is_latest).is_(True))
-                  ).first()
+    row = db.exec(select(Decision).where(Decision.session_id == session_id, col(Decision.is_latest).is_(True))).first()
     return None if row is None else row.payload

@@ -1,4 +1,9 @@
-"""``/share/{token}`` links: Didit Auth + Data (data-transfer) requests (contract §8, seeds 000-002).
+"""``/share/{token}`` links: Didit Auth + Data (data-transfer) requests.
+
+Didit's Auth + Data docs: https://docs.didit.me/auth-and-data/data-api-reference/full-flow,
+https://docs.didit.me/auth-and-data/data-api-reference/create-session and
+https://docs.didit.me/auth-and-data/data-api-reference/retrieve-session; its scope list:
+https://docs.didit.me/auth-and-data/data-transfer/user-scopes.
 
 A share link lasts days; the Didit data-transfer session behind it lasts minutes, so the page refreshes it when
 it expires (:func:`refresh_data_session`). Auth + Data sends no webhooks: the status comes from polling
@@ -17,24 +22,43 @@ from typing import Any
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from didit_portal import routes
 from didit_portal.config import Settings, get_settings
-from didit_portal.db import session_scope, write_lock
+from didit_portal.db import reading, writing
 from didit_portal.didit.client import DiditClient
 from didit_portal.didit.schemas import DataSessionCreated
 from didit_portal.models import DataTransferSession, ShareLink, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import notify
-from didit_portal.services.links.tokens import aware, derive_token, is_expired, token_hash
+from didit_portal.services.links.tokens import derive_token, is_expired, token_hash
 
 log = logging.getLogger(__name__)
 
-#: Didit's Auth + Data scopes (contract §8).
-SCOPES = frozenset({
-    "user_id", "picture", "names", "email", "phone", "gender", "document_detail", "birthdate", "address",
-    "bank_account", "preferences", "is_verified", "is_over_18", "is_over_21", "instagram_account", "x_account",
-    "tiktok_account", "openid",
-})
-#: The seeds write ``pictures`` where the list says ``picture`` (contract §11.12): both are accepted.
+#: Didit's Auth + Data scopes (its scope list, above).
+SCOPES = frozenset(
+    {
+        "user_id",
+        "picture",
+        "names",
+        "email",
+        "phone",
+        "gender",
+        "document_detail",
+        "birthdate",
+        "address",
+        "bank_account",
+        "preferences",
+        "is_verified",
+        "is_over_18",
+        "is_over_21",
+        "instagram_account",
+        "x_account",
+        "tiktok_account",
+        "openid",
+    }
+)
+#: Didit's create-session and retrieve-session pages write ``pictures`` where its scope list says ``picture``:
+#: both are accepted.
 SCOPE_ALIASES = {"pictures": "picture"}
 #: Data-session statuses in which the user may still answer.
 OPEN_STATUSES = frozenset({"initialized", "retrieved"})
@@ -84,7 +108,7 @@ def parse_scopes(raw: str | Sequence[str]) -> list[str]:
 def share_url(share: ShareLink, settings: Settings | None = None) -> str:
     """The end user's URL of a share link (``PUBLIC_BASE_URL/share/{token}``); the same on every call."""
     settings = settings or get_settings()
-    return f"{settings.public_base_url}/share/{derive_token('share', share.id)}"
+    return settings.public_base_url + routes.share_url_path(derive_token("share", share.id))
 
 
 def _canonical(scope: str) -> frozenset[str]:
@@ -93,7 +117,7 @@ def _canonical(scope: str) -> frozenset[str]:
 
 def _find_reusable(engine: Engine, vendor_data: str, scope: str) -> ShareLink | None:
     wanted = _canonical(scope)
-    with Session(engine) as db:
+    with reading(engine) as db:
         rows = db.exec(
             select(ShareLink, DataTransferSession.status)
             .join(DataTransferSession, col(DataTransferSession.session_id) == col(ShareLink.data_session_id))
@@ -104,9 +128,17 @@ def _find_reusable(engine: Engine, vendor_data: str, scope: str) -> ShareLink | 
 
 
 def _save(engine: Engine, share: ShareLink, created: DataSessionCreated, *, new: bool) -> ShareLink:
-    with write_lock(engine), session_scope(engine) as db:
-        db.add(DataTransferSession(session_id=created.session_id, vendor_data=share.vendor_data, scope=share.scope,
-                                   status="initialized", session_token=created.session_token, url=created.url))
+    with writing(engine) as db:
+        db.add(
+            DataTransferSession(
+                session_id=created.session_id,
+                vendor_data=share.vendor_data,
+                scope=share.scope,
+                status="initialized",
+                session_token=created.session_token,
+                url=created.url,
+            )
+        )
         db.flush()
         stored = share if new else db.get(ShareLink, share.id)
         if stored is None:
@@ -135,7 +167,7 @@ async def create_data_request(
         engine: The portal database.
         client: The Didit client.
         vendor_data: The operator's id for the user (None: never reused).
-        scope: Space-separated scopes or a list (contract §8; ``pictures`` is accepted for ``picture``).
+        scope: Space-separated scopes or a list (Didit's scope list, above; ``pictures`` is accepted for ``picture``).
         api_token_id: The business-API token that asked.
         settings: Settings; the process-wide ones by default.
 
@@ -153,9 +185,15 @@ async def create_data_request(
         if existing is not None:
             return existing, None
     now = utcnow()
-    share = ShareLink(id=str(uuid.uuid4()), token_hash="", vendor_data=vendor_data, scope=scope_text,
-                      api_token_id=api_token_id, created_at=now,
-                      expires_at=now + timedelta(hours=settings.share_link_ttl_hours))
+    share = ShareLink(
+        id=str(uuid.uuid4()),
+        token_hash="",
+        vendor_data=vendor_data,
+        scope=scope_text,
+        api_token_id=api_token_id,
+        created_at=now,
+        expires_at=now + timedelta(hours=settings.share_link_ttl_hours),
+    )
     token = derive_token("share", share.id)
     share.token_hash = lookup_hash(token)
     created = await client.create_data_session(scope_text, vendor_data)
@@ -200,12 +238,12 @@ def share_view(db: Session, share: ShareLink) -> dict[str, Any]:
         "status": row.status if row is not None else "expired",
         "url": row.url if row is not None else None,
         "scopes": share.scope.split(),
-        "expires_at": aware(share.expires_at).isoformat(),
+        "expires_at": share.expires_at.isoformat(),
     }
 
 
 def _load(engine: Engine, share_id: str) -> tuple[ShareLink | None, DataTransferSession | None]:
-    with Session(engine) as db:
+    with reading(engine) as db:
         share = db.get(ShareLink, share_id)
         row = db.get(DataTransferSession, share.data_session_id) if share and share.data_session_id else None
         return share, row
@@ -239,7 +277,7 @@ async def refresh_data_session(engine: Engine, client: DiditClient, share: Share
 
 
 def _update(engine: Engine, session_id: str, status: str, user_data: dict[str, Any] | None) -> bool:
-    with write_lock(engine), session_scope(engine) as db:
+    with writing(engine) as db:
         row = db.get(DataTransferSession, session_id)
         if row is None:
             return False

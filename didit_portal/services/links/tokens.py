@@ -53,18 +53,6 @@ def token_hash(token: str) -> str | None:
     return lookup_hash(token)
 
 
-def aware(value: datetime) -> datetime:
-    """Treat a naive timestamp (SQLite drops the zone) as UTC.
-
-    Args:
-        value: A stored timestamp.
-
-    Returns:
-        A timezone-aware datetime.
-    """
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def is_expired(expires_at: datetime, now: datetime | None = None) -> bool:
     """Whether a link's lifetime is over.
 
@@ -75,4 +63,4 @@ def is_expired(expires_at: datetime, now: datetime | None = None) -> bool:
     Returns:
         True once ``expires_at`` has passed.
     """
-    return aware(expires_at) <= (now or datetime.now(UTC))
+    return expires_at <= (now or datetime.now(UTC))

@@ -21,62 +21,79 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from didit_portal import routes
 from didit_portal.config import Settings, get_settings
-from didit_portal.db import session_scope, write_lock
+from didit_portal.db import reading, writing
 from didit_portal.didit.client import DiditClient
-from didit_portal.didit.schemas import ContactDetails, CreateSessionRequest, SessionCreated
+from didit_portal.didit.schemas import ContactDetails, CreateSessionRequest, SessionCreated, SessionStatus
 from didit_portal.models import VerificationLink, VerificationSession, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import notify
-from didit_portal.services.links.shares import (
-    SCOPES,
-    ScopeError,
-    create_data_request,
-    parse_scopes,
-    poll_data_session,
-    refresh_data_session,
-    resolve_share,
-    share_url,
-    share_view,
-)
-from didit_portal.services.links.tokens import aware, derive_token, is_expired, token_hash
-
-__all__ = [
-    "LANGUAGES",
-    "RESTARTABLE",
-    "SCOPES",
-    "UNFINISHED",
-    "LinkError",
-    "ScopeError",
-    "WorkflowNotConfiguredError",
-    "create_data_request",
-    "create_verification",
-    "default_workflow_id",
-    "parse_scopes",
-    "poll_data_session",
-    "refresh_data_session",
-    "resolve_share",
-    "resolve_verification",
-    "share_url",
-    "share_view",
-    "start_again",
-    "verification_status",
-    "verification_view",
-    "verify_url",
-]
+from didit_portal.services.links.tokens import derive_token, is_expired, token_hash
 
 log = logging.getLogger(__name__)
 
-#: Didit reuses a vendor_data's session in these statuses (contract §2.1); so does the portal's link.
-UNFINISHED = frozenset({"Not Started", "In Progress", "Resubmitted", "Awaiting User"})
+#: Didit reuses a vendor_data's session in these statuses (https://docs.didit.me/sessions-api/create-session); so
+#: does the portal's link.
+UNFINISHED = frozenset(
+    {SessionStatus.NOT_STARTED, SessionStatus.IN_PROGRESS, SessionStatus.RESUBMITTED, SessionStatus.AWAITING_USER}
+)
 #: Statuses after which the end user may "start again" with a fresh session on the same link.
-RESTARTABLE = frozenset({"Abandoned", "Expired", "Kyc Expired"})
-#: Didit's ``language`` values (contract §2.1).
-LANGUAGES = frozenset((
-    "en", "ar", "bg", "bn", "ca", "cnr", "cs", "da", "de", "el", "es", "et", "fa", "fi", "fr", "he", "hi", "hr", "hu",
-    "hy", "id", "it", "ja", "ka", "ko", "lt", "lv", "mk", "ms", "nl", "no", "pl", "pt-BR", "pt", "ro", "ru", "sk", "sl",
-    "so", "sr", "sv", "th", "tr", "uk", "uz", "vi", "zh-CN", "zh-TW", "zh",
-))
+RESTARTABLE = frozenset({SessionStatus.ABANDONED, SessionStatus.EXPIRED, SessionStatus.KYC_EXPIRED})
+#: Didit's ``language`` values (https://docs.didit.me/sessions-api/create-session).
+LANGUAGES = frozenset(
+    (
+        "en",
+        "ar",
+        "bg",
+        "bn",
+        "ca",
+        "cnr",
+        "cs",
+        "da",
+        "de",
+        "el",
+        "es",
+        "et",
+        "fa",
+        "fi",
+        "fr",
+        "he",
+        "hi",
+        "hr",
+        "hu",
+        "hy",
+        "id",
+        "it",
+        "ja",
+        "ka",
+        "ko",
+        "lt",
+        "lv",
+        "mk",
+        "ms",
+        "nl",
+        "no",
+        "pl",
+        "pt-BR",
+        "pt",
+        "ro",
+        "ru",
+        "sk",
+        "sl",
+        "so",
+        "sr",
+        "sv",
+        "th",
+        "tr",
+        "uk",
+        "uz",
+        "vi",
+        "zh-CN",
+        "zh-TW",
+        "zh",
+    )
+)
 
 # One create / start-again at a time per (vendor_data, workflow) in this worker: two concurrent calls would
 # otherwise both miss the reusable link and make two links for Didit's one (reused) session.
@@ -122,7 +139,8 @@ async def default_workflow_id(client: DiditClient, settings: Settings | None = N
         return cached
     workflows = await client.list_workflows()
     chosen = next((w for w in workflows if (w.model_extra or {}).get("is_default")), None) or (
-        workflows[0] if workflows else None)
+        workflows[0] if workflows else None
+    )
     workflow_id = chosen and (chosen.workflow_id or chosen.uuid)
     if not workflow_id:
         raise WorkflowNotConfiguredError("the Didit sandbox lists no workflow")
@@ -133,14 +151,14 @@ async def default_workflow_id(client: DiditClient, settings: Settings | None = N
 def verify_url(link: VerificationLink, settings: Settings | None = None) -> str:
     """The end user's URL of a link (``PUBLIC_BASE_URL/verify/{token}``); the same on every call."""
     settings = settings or get_settings()
-    return f"{settings.public_base_url}/verify/{derive_token('verify', link.id)}"
+    return settings.public_base_url + routes.verify_url_path(derive_token("verify", link.id))
 
 
 def _session_request(settings: Settings, link: VerificationLink, token: str) -> CreateSessionRequest:
     return CreateSessionRequest(
         workflow_id=link.workflow_id,
         vendor_data=link.vendor_data,
-        callback=f"{settings.public_base_url}/verify/{token}/done",
+        callback=settings.public_base_url + routes.verify_done_path(token),
         # Either device may finish (QR hand-off): both get the redirect to the done page.
         callback_method="both",
         metadata=link.metadata_,
@@ -153,12 +171,20 @@ def _upsert_session(db: Session, created: SessionCreated, link: VerificationLink
     row = db.get(VerificationSession, created.session_id)
     email_hash = lookup_hash(link.email.lower()) if link.email else None
     if row is None:
-        db.add(VerificationSession(
-            session_id=created.session_id, session_number=created.session_number,
-            workflow_id=created.workflow_id or link.workflow_id, vendor_data=created.vendor_data or link.vendor_data,
-            status=str(created.status), origin="portal", session_token=created.session_token, url=created.url,
-            metadata_=created.metadata, email_hash=email_hash,
-        ))
+        db.add(
+            VerificationSession(
+                session_id=created.session_id,
+                session_number=created.session_number,
+                workflow_id=created.workflow_id or link.workflow_id,
+                vendor_data=created.vendor_data or link.vendor_data,
+                status=str(created.status),
+                origin="portal",
+                session_token=created.session_token,
+                url=created.url,
+                metadata_=created.metadata,
+                email_hash=email_hash,
+            )
+        )
         return
     # Didit handed back a session we already know (its idempotent reuse): keep the status the webhooks set,
     # fill in what only the create response carries.
@@ -174,7 +200,7 @@ def _save(engine: Engine, link: VerificationLink, created: SessionCreated, *, ne
     # Two tries: a webhook may insert the same session row between our read and our insert (unique key).
     for attempt in (1, 2):
         try:
-            with write_lock(engine), session_scope(engine) as db:
+            with writing(engine) as db:
                 _upsert_session(db, created, link)
                 db.flush()
                 stored = link if new else db.get(VerificationLink, link.id)
@@ -192,12 +218,15 @@ def _save(engine: Engine, link: VerificationLink, created: SessionCreated, *, ne
 
 
 def _find_reusable(engine: Engine, vendor_data: str, workflow_id: str) -> VerificationLink | None:
-    with Session(engine) as db:
+    with reading(engine) as db:
         rows = db.exec(
             select(VerificationLink, VerificationSession.status)
             .join(VerificationSession, col(VerificationSession.session_id) == col(VerificationLink.session_id))
-            .where(VerificationLink.vendor_data == vendor_data, VerificationLink.workflow_id == workflow_id,
-                   col(VerificationLink.expires_at) > datetime.now(UTC))
+            .where(
+                VerificationLink.vendor_data == vendor_data,
+                VerificationLink.workflow_id == workflow_id,
+                col(VerificationLink.expires_at) > datetime.now(UTC),
+            )
             .order_by(col(VerificationLink.created_at).desc())
         ).all()
     return next((link for link, status in rows if status in UNFINISHED), None)
@@ -247,11 +276,11 @@ async def create_verification(
         if existing is not None:
             return existing, None
         now = utcnow()
+        fields = {"email": email, "metadata_": metadata, "api_token_id": api_token_id, "return_url": return_url}
         link = VerificationLink(
             id=str(uuid.uuid4()), token_hash="", vendor_data=vendor_data, workflow_id=workflow, language=language,
-            return_url=return_url, email=email, metadata_=metadata, api_token_id=api_token_id, created_at=now,
-            expires_at=now + timedelta(hours=settings.verify_link_ttl_hours),
-        )
+            created_at=now, expires_at=now + timedelta(hours=settings.verify_link_ttl_hours), **fields,
+        )  # fmt: skip
         token = derive_token("verify", link.id)
         link.token_hash = lookup_hash(token)
         created = await client.create_session(_session_request(settings, link, token))
@@ -290,7 +319,7 @@ def verification_status(db: Session, link: VerificationLink) -> tuple[str, Verif
         ``(status, session row or None)``.
     """
     row = db.get(VerificationSession, link.session_id) if link.session_id else None
-    return (row.status if row is not None else "Not Started"), row
+    return (row.status if row is not None else SessionStatus.NOT_STARTED.value), row
 
 
 def verification_view(db: Session, link: VerificationLink) -> dict[str, Any]:
@@ -313,12 +342,12 @@ def verification_view(db: Session, link: VerificationLink) -> dict[str, Any]:
         "return_url": link.return_url,
         "language": link.language,
         "can_start_again": status in RESTARTABLE,
-        "expires_at": aware(link.expires_at).isoformat(),
+        "expires_at": link.expires_at.isoformat(),
     }
 
 
 def _current(engine: Engine, link_id: str) -> tuple[VerificationLink | None, str | None]:
-    with Session(engine) as db:
+    with reading(engine) as db:
         link = db.get(VerificationLink, link_id)
         if link is None:
             return None, None

@@ -11,7 +11,7 @@ import time
 
 from sqlmodel import Session, col, select
 
-from didit_portal.db import get_engine
+from didit_portal.db import reading
 from didit_portal.models import VerificationSession
 from didit_portal.services.review import queue
 
@@ -35,8 +35,12 @@ def known_workflows(db: Session) -> list[str]:
     global _workflows  # noqa: PLW0603 -- a per-worker cache
     stamp, values = _workflows
     if time.monotonic() - stamp > 60:
-        found = db.exec(select(VerificationSession.workflow_id).where(col(VerificationSession.workflow_id).is_not(None))
-                        .distinct().limit(50)).all()
+        found = db.exec(
+            select(VerificationSession.workflow_id)
+            .where(col(VerificationSession.workflow_id).is_not(None))
+            .distinct()
+            .limit(50)
+        ).all()
         values = sorted(str(w) for w in found if w)
         _workflows = (time.monotonic(), values)
     return values
@@ -79,7 +83,7 @@ def cached_counts(filters: queue.QueueFilter) -> dict[str, int]:
     hit = _counts_cache.get(filters)
     if hit is not None and now - hit[0] < COUNTS_EVERY:
         return hit[1]
-    with Session(get_engine()) as db:
+    with reading() as db:
         found = queue_stats.status_counts(db, filters=filters)
     if len(_counts_cache) > 256:  # many distinct searches: start over rather than grow
         _counts_cache.clear()

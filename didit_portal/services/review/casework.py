@@ -47,8 +47,15 @@ def add_note(db: Session, *, actor: Principal, session_id: str, body: str, ip: s
     note = SessionNote(session_id=session_id, author_id=actor.user_id, body=body)
     db.add(note)
     db.flush()
-    audit.record(db, actor=actor, action="note.add", target_type="session", target_id=session_id,
-                 detail={"note_id": note.id, "length": len(body)}, ip=ip)
+    audit.record(
+        db,
+        actor=actor,
+        action="note.add",
+        target_type="session",
+        target_id=session_id,
+        detail={"note_id": note.id, "length": len(body)},
+        ip=ip,
+    )
     return note
 
 
@@ -65,10 +72,21 @@ def list_notes(db: Session, *, actor: Principal, session_id: str) -> list[dict[s
     """
     need_role(actor, "viewer")
     full = actor.at_least("reviewer")
-    rows = db.exec(select(SessionNote, StaffUser.email).join(StaffUser, col(StaffUser.id) == SessionNote.author_id)
-                   .where(SessionNote.session_id == session_id).order_by(col(SessionNote.id))).all()
-    return [{"id": str(note.id), "author": email, "at": queue.aware(note.created_at).strftime("%Y-%m-%d %H:%M UTC"),
-             "body": note.body if full else "(hidden for viewers)"} for note, email in rows]
+    rows = db.exec(
+        select(SessionNote, StaffUser.email)
+        .join(StaffUser, col(StaffUser.id) == SessionNote.author_id)
+        .where(SessionNote.session_id == session_id)
+        .order_by(col(SessionNote.id))
+    ).all()
+    return [
+        {
+            "id": str(note.id),
+            "author": email,
+            "at": note.created_at.strftime("%Y-%m-%d %H:%M UTC"),
+            "body": note.body if full else "(hidden for viewers)",
+        }
+        for note, email in rows
+    ]
 
 
 def assignable_staff(db: Session) -> list[dict[str, str]]:
@@ -80,14 +98,15 @@ def assignable_staff(db: Session) -> list[dict[str, str]]:
     Returns:
         ``[{id, email}]`` by email.
     """
-    rows = db.exec(select(StaffUser.id, StaffUser.email).where(col(StaffUser.role).in_(("reviewer", "admin")),
-                                                               col(StaffUser.disabled_at).is_(None))
-                   .order_by(col(StaffUser.email))).all()
+    rows = db.exec(
+        select(StaffUser.id, StaffUser.email)
+        .where(col(StaffUser.role).in_(("reviewer", "admin")), col(StaffUser.disabled_at).is_(None))
+        .order_by(col(StaffUser.email))
+    ).all()
     return [{"id": str(uid), "email": email} for uid, email in rows]
 
 
-def assign(db: Session, *, actor: Principal, session_id: str, assignee_id: int | None,
-           ip: str | None = None) -> None:
+def assign(db: Session, *, actor: Principal, session_id: str, assignee_id: int | None, ip: str | None = None) -> None:
     """Assign a session to a reviewer (or unassign it with None); audited as ``session.assign``.
 
     Args:
@@ -107,12 +126,19 @@ def assign(db: Session, *, actor: Principal, session_id: str, assignee_id: int |
             raise ReviewError("sessions can be assigned to active reviewers and admins only")
     session.assigned_to = assignee_id
     db.add(session)
-    audit.record(db, actor=actor, action="session.assign", target_type="session", target_id=session_id,
-                 detail={"assignee_id": assignee_id}, ip=ip)
-
+    audit.record(
+        db,
+        actor=actor,
+        action="session.assign",
+        target_type="session",
+        target_id=session_id,
+        detail={"assignee_id": assignee_id},
+        ip=ip,
+    )
 
 
 # ---- export -------------------------------------------------------------------------------------------------
+
 
 def _cell(value: Any) -> str:
     text = "" if value is None else str(value)
@@ -120,12 +146,21 @@ def _cell(value: Any) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
-CSV_HEADER: Final = ("session_id", "session_number", "status", "vendor_data", "workflow_id", "has_warnings",
-                     "assigned_to", "created_at")
+CSV_HEADER: Final = (
+    "session_id",
+    "session_number",
+    "status",
+    "vendor_data",
+    "workflow_id",
+    "has_warnings",
+    "assigned_to",
+    "created_at",
+)
 
 
-def export_csv(db: Session, *, actor: Principal, filters: queue.QueueFilter, sort: queue.Sort = "desc",
-               ip: str | None = None) -> tuple[str, int]:
+def export_csv(
+    db: Session, *, actor: Principal, filters: queue.QueueFilter, sort: queue.Sort = "desc", ip: str | None = None
+) -> tuple[str, int]:
     """The filtered queue as CSV; identifiers that look like emails or phones are masked for viewers.
 
     Args:
@@ -147,12 +182,36 @@ def export_csv(db: Session, *, actor: Principal, filters: queue.QueueFilter, sor
     count = 0
     for row in queue.iter_rows(db, filters=filters, sort=sort, max_rows=MAX_EXPORT_ROWS):
         vendor = mask_identifier(row.vendor_data) if masked else row.vendor_data
-        writer.writerow([_cell(v) for v in (row.session_id, row.session_number, row.status, vendor, row.workflow_id,
-                                            "yes" if row.has_warnings else "no",
-                                            emails.get(row.assigned_to or -1, ""), row.created_at.isoformat())])
+        writer.writerow(
+            [
+                _cell(v)
+                for v in (
+                    row.session_id,
+                    row.session_number,
+                    row.status,
+                    vendor,
+                    row.workflow_id,
+                    "yes" if row.has_warnings else "no",
+                    emails.get(row.assigned_to or -1, ""),
+                    row.created_at.isoformat(),
+                )
+            ]
+        )
         count += 1
-    audit.record(db, actor=actor, action="queue.export", target_type="queue", detail={
-        "rows": count, "masked": masked, "statuses": list(filters.statuses), "workflow": filters.workflow_id,
-        "has_warnings": filters.has_warnings, "assigned": filters.assigned_to is not None,
-        "searched": bool(filters.search.strip())}, ip=ip)
+    audit.record(
+        db,
+        actor=actor,
+        action="queue.export",
+        target_type="queue",
+        detail={
+            "rows": count,
+            "masked": masked,
+            "statuses": list(filters.statuses),
+            "workflow": filters.workflow_id,
+            "has_warnings": filters.has_warnings,
+            "assigned": filters.assigned_to is not None,
+            "searched": bool(filters.search.strip()),
+        },
+        ip=ip,
+    )
     return out.getvalue(), count

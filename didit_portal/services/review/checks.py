@@ -71,50 +71,136 @@ class CheckCard:
     hits: list[AmlHit] = field(default_factory=list)
     media: list[MediaSlot] = field(default_factory=list)
 
+
 #: (decision array, card title, fields as (dotted path, label), media keys as (key, label)), in the page's order.
 CHECKS: Final[tuple[tuple[str, str, tuple[tuple[str, str], ...], tuple[tuple[str, str], ...]], ...]] = (
-    ("id_verifications", "ID document",
-     (("document_type", "Document"), ("document_number", "Document number"), ("full_name", "Full name"),
-      ("date_of_birth", "Date of birth"), ("age", "Age"), ("gender", "Gender"), ("nationality", "Nationality"),
-      ("issuing_state_name", "Issued by"), ("date_of_issue", "Issued on"), ("expiration_date", "Expires on"),
-      ("place_of_birth", "Place of birth"), ("formatted_address", "Address")),
-     (("portrait_image", "Portrait"), ("front_image", "Front"), ("back_image", "Back"))),
-    ("nfc_verifications", "NFC chip",
-     (("authenticity.sod_integrity", "SOD integrity"), ("authenticity.dg_integrity", "Data-group integrity"),
-      ("chip_data.document_number", "Document number"), ("chip_data.surname", "Surname"),
-      ("chip_data.name", "Given names"), ("chip_data.birth_date", "Date of birth"),
-      ("certificate_summary.issuer", "Certificate issuer")),
-     (("portrait_image", "Chip portrait"), ("signature_image", "Signature"))),
-    ("liveness_checks", "Liveness",
-     (("method", "Method"), ("score", "Score"), ("age_estimation", "Estimated age"), ("face_quality", "Face quality")),
-     (("reference_image", "Reference"),)),
-    ("face_matches", "Face match", (("score", "Similarity"),),
-     (("source_image", "Selfie"), ("target_image", "Document portrait"))),
-    ("aml_screenings", "AML screening",
-     (("entity_type", "Entity"), ("total_hits", "Hits"), ("score", "Score"),
-      ("screened_data.full_name", "Screened name"), ("screened_data.date_of_birth", "Screened date of birth"),
-      ("is_ongoing_monitoring_enabled", "Ongoing monitoring")), ()),
-    ("phone_verifications", "Phone",
-     (("full_number", "Number"), ("country_name", "Country"), ("carrier.name", "Carrier"),
-      ("carrier.type", "Line type"), ("is_disposable", "Disposable"), ("is_virtual", "Virtual"),
-      ("verification_method", "Method"), ("verified_at", "Verified at")), ()),
-    ("email_verifications", "Email",
-     (("email", "Email"), ("is_breached", "Breached"), ("is_disposable", "Disposable"),
-      ("is_undeliverable", "Undeliverable"), ("verified_at", "Verified at")), ()),
-    ("poa_verifications", "Proof of address",
-     (("document_type", "Document"), ("issuer", "Issuer"), ("issue_date", "Issued on"),
-      ("name_on_document", "Name on document"), ("poa_formatted_address", "Address"),
-      ("name_match_score_id_verification", "Name match with ID")),
-     (("document_file", "Document"),)),
-    ("ip_analyses", "IP analysis",
-     (("ip_address", "IP address"), ("ip_country", "Country"), ("ip_city", "City"), ("isp", "ISP"),
-      ("is_vpn_or_tor", "VPN or Tor"), ("is_data_center", "Data centre"), ("device_brand", "Device"),
-      ("os_family", "OS"), ("browser_family", "Browser")), ()),
-    ("database_validations", "Database validation",
-     (("issuing_state", "Country"), ("validation_type", "Validation"), ("match_type", "Match")), ()),
+    (
+        "id_verifications",
+        "ID document",
+        (
+            ("document_type", "Document"),
+            ("document_number", "Document number"),
+            ("full_name", "Full name"),
+            ("date_of_birth", "Date of birth"),
+            ("age", "Age"),
+            ("gender", "Gender"),
+            ("nationality", "Nationality"),
+            ("issuing_state_name", "Issued by"),
+            ("date_of_issue", "Issued on"),
+            ("expiration_date", "Expires on"),
+            ("place_of_birth", "Place of birth"),
+            ("formatted_address", "Address"),
+        ),
+        (("portrait_image", "Portrait"), ("front_image", "Front"), ("back_image", "Back")),
+    ),
+    (
+        "nfc_verifications",
+        "NFC chip",
+        (
+            ("authenticity.sod_integrity", "SOD integrity"),
+            ("authenticity.dg_integrity", "Data-group integrity"),
+            ("chip_data.document_number", "Document number"),
+            ("chip_data.surname", "Surname"),
+            ("chip_data.name", "Given names"),
+            ("chip_data.birth_date", "Date of birth"),
+            ("certificate_summary.issuer", "Certificate issuer"),
+        ),
+        (("portrait_image", "Chip portrait"), ("signature_image", "Signature")),
+    ),
+    (
+        "liveness_checks",
+        "Liveness",
+        (
+            ("method", "Method"),
+            ("score", "Score"),
+            ("age_estimation", "Estimated age"),
+            ("face_quality", "Face quality"),
+        ),
+        (("reference_image", "Reference"),),
+    ),
+    (
+        "face_matches",
+        "Face match",
+        (("score", "Similarity"),),
+        (("source_image", "Selfie"), ("target_image", "Document portrait")),
+    ),
+    (
+        "aml_screenings",
+        "AML screening",
+        (
+            ("entity_type", "Entity"),
+            ("total_hits", "Hits"),
+            ("score", "Score"),
+            ("screened_data.full_name", "Screened name"),
+            ("screened_data.date_of_birth", "Screened date of birth"),
+            ("is_ongoing_monitoring_enabled", "Ongoing monitoring"),
+        ),
+        (),
+    ),
+    (
+        "phone_verifications",
+        "Phone",
+        (
+            ("full_number", "Number"),
+            ("country_name", "Country"),
+            ("carrier.name", "Carrier"),
+            ("carrier.type", "Line type"),
+            ("is_disposable", "Disposable"),
+            ("is_virtual", "Virtual"),
+            ("verification_method", "Method"),
+            ("verified_at", "Verified at"),
+        ),
+        (),
+    ),
+    (
+        "email_verifications",
+        "Email",
+        (
+            ("email", "Email"),
+            ("is_breached", "Breached"),
+            ("is_disposable", "Disposable"),
+            ("is_undeliverable", "Undeliverable"),
+            ("verified_at", "Verified at"),
+        ),
+        (),
+    ),
+    (
+        "poa_verifications",
+        "Proof of address",
+        (
+            ("document_type", "Document"),
+            ("issuer", "Issuer"),
+            ("issue_date", "Issued on"),
+            ("name_on_document", "Name on document"),
+            ("poa_formatted_address", "Address"),
+            ("name_match_score_id_verification", "Name match with ID"),
+        ),
+        (("document_file", "Document"),),
+    ),
+    (
+        "ip_analyses",
+        "IP analysis",
+        (
+            ("ip_address", "IP address"),
+            ("ip_country", "Country"),
+            ("ip_city", "City"),
+            ("isp", "ISP"),
+            ("is_vpn_or_tor", "VPN or Tor"),
+            ("is_data_center", "Data centre"),
+            ("device_brand", "Device"),
+            ("os_family", "OS"),
+            ("browser_family", "Browser"),
+        ),
+        (),
+    ),
+    (
+        "database_validations",
+        "Database validation",
+        (("issuing_state", "Country"), ("validation_type", "Validation"), ("match_type", "Match")),
+        (),
+    ),
     ("questionnaire_responses", "Questionnaire", (("title", "Questionnaire"), ("version", "Version")), ()),
 )
-ARRAYS: Final = tuple(name for name, *_ in CHECKS)
 EMPTY: Final = "—"
 
 
@@ -153,9 +239,13 @@ def _warnings(element: dict[str, Any]) -> list[CardWarning]:
     out = []
     for warning in element.get("warnings") or []:
         if isinstance(warning, dict):
-            out.append(CardWarning(risk=str(warning.get("risk") or "UNKNOWN"),
-                                   log_type=str(warning.get("log_type") or "information"),
-                                   text=str(warning.get("short_description") or warning.get("long_description") or "")))
+            out.append(
+                CardWarning(
+                    risk=str(warning.get("risk") or "UNKNOWN"),
+                    log_type=str(warning.get("log_type") or "information"),
+                    text=str(warning.get("short_description") or warning.get("long_description") or ""),
+                )
+            )
     return out
 
 
@@ -164,13 +254,22 @@ def _aml_hits(element: dict[str, Any]) -> list[AmlHit]:
     for hit in element.get("hits") or []:
         if not isinstance(hit, dict):
             continue
-        lists = [m.get("list") for key in ("sanction_matches", "pep_matches", "warning_matches",
-                                           "adverse_media_matches")
-                 for m in hit.get(key) or [] if isinstance(m, dict) and m.get("list")]
-        hits.append(AmlHit(caption=display(hit.get("caption")), score=display(hit.get("match_score")),
-                           datasets=display(hit.get("datasets")), lists=display(lists),
-                           review_status=display(hit.get("review_status")),
-                           categories=display(_get(hit, "risk_view.categories"))))
+        lists = [
+            m.get("list")
+            for key in ("sanction_matches", "pep_matches", "warning_matches", "adverse_media_matches")
+            for m in hit.get(key) or []
+            if isinstance(m, dict) and m.get("list")
+        ]
+        hits.append(
+            AmlHit(
+                caption=display(hit.get("caption")),
+                score=display(hit.get("match_score")),
+                datasets=display(hit.get("datasets")),
+                lists=display(lists),
+                review_status=display(hit.get("review_status")),
+                categories=display(_get(hit, "risk_view.categories")),
+            )
+        )
     return hits
 
 
@@ -209,11 +308,19 @@ def build_cards(decision: dict[str, Any] | None, *, with_media: bool) -> list[Ch
                 rows += _questionnaire_fields(element)
             present = [MediaSlot(key=k, label=label) for k, label in media if with_media and element.get(k)]
             suffix = f" ({index + 1})" if len(elements) > 1 else ""
-            cards.append(CheckCard(
-                key=f"{array}:{index}", array=array, title=title + suffix, node_id=str(element.get("node_id") or ""),
-                status=str(element.get("status") or "Not Finished"), fields=rows, warnings=_warnings(element),
-                hits=_aml_hits(element) if array == "aml_screenings" else [], media=present,
-            ))
+            cards.append(
+                CheckCard(
+                    key=f"{array}:{index}",
+                    array=array,
+                    title=title + suffix,
+                    node_id=str(element.get("node_id") or ""),
+                    status=str(element.get("status") or "Not Finished"),
+                    fields=rows,
+                    warnings=_warnings(element),
+                    hits=_aml_hits(element) if array == "aml_screenings" else [],
+                    media=present,
+                )
+            )
     return cards
 
 
@@ -236,8 +343,11 @@ def media_urls(decision: dict[str, Any], card_key: str) -> list[MediaLink]:
     if index >= len(elements) or not isinstance(elements[index], dict):
         return []
     element = elements[index]
-    return [MediaLink(label=label, url=str(element[key])) for key, label in spec[3]
-            if isinstance(element.get(key), str) and element[key].startswith(("https://", "http://"))]
+    return [
+        MediaLink(label=label, url=str(element[key]))
+        for key, label in spec[3]
+        if isinstance(element.get(key), str) and element[key].startswith(("https://", "http://"))
+    ]
 
 
 def resubmittable_nodes(decision: dict[str, Any] | None) -> list[dict[str, str]]:
@@ -249,15 +359,29 @@ def resubmittable_nodes(decision: dict[str, Any] | None) -> list[dict[str, str]]
     Returns:
         ``[{node_id, feature, title, status}]``.
     """
-    features = {"id_verifications": "OCR", "nfc_verifications": "NFC", "liveness_checks": "LIVENESS",
-                "face_matches": "FACE_MATCH", "phone_verifications": "PHONE_VERIFICATION",
-                "email_verifications": "EMAIL_VERIFICATION", "poa_verifications": "PROOF_OF_ADDRESS",
-                "aml_screenings": "AML", "ip_analyses": "IP_ANALYSIS",
-                "database_validations": "DATABASE_VALIDATION", "questionnaire_responses": "QUESTIONNAIRE"}
+    features = {
+        "id_verifications": "OCR",
+        "nfc_verifications": "NFC",
+        "liveness_checks": "LIVENESS",
+        "face_matches": "FACE_MATCH",
+        "phone_verifications": "PHONE_VERIFICATION",
+        "email_verifications": "EMAIL_VERIFICATION",
+        "poa_verifications": "PROOF_OF_ADDRESS",
+        "aml_screenings": "AML",
+        "ip_analyses": "IP_ANALYSIS",
+        "database_validations": "DATABASE_VALIDATION",
+        "questionnaire_responses": "QUESTIONNAIRE",
+    }
     nodes: list[dict[str, str]] = []
     for array, title, *_ in CHECKS:
         for element in (decision or {}).get(array) or []:
             if isinstance(element, dict) and element.get("node_id"):
-                nodes.append({"node_id": str(element["node_id"]), "feature": features[array], "title": title,
-                              "status": str(element.get("status") or "")})
+                nodes.append(
+                    {
+                        "node_id": str(element["node_id"]),
+                        "feature": features[array],
+                        "title": title,
+                        "status": str(element.get("status") or ""),
+                    }
+                )
     return nodes

@@ -13,20 +13,60 @@ from typing import Any, Final
 
 DOT: Final = "•"
 #: Decision keys holding personal values, masked wherever they appear (nested objects included).
-NAME_KEYS: Final = frozenset({"first_name", "last_name", "full_name", "name", "surname", "caption",
-                              "name_on_document", "place_of_birth", "alias", "user"})
-NUMBER_KEYS: Final = frozenset({"document_number", "personal_number", "identification_number", "optional_data",
-                                "serial_number", "bank_iban", "device_fingerprint"})
+NAME_KEYS: Final = frozenset(
+    {
+        "first_name",
+        "last_name",
+        "full_name",
+        "name",
+        "surname",
+        "caption",
+        "name_on_document",
+        "place_of_birth",
+        "alias",
+        "user",
+    }
+)
+NUMBER_KEYS: Final = frozenset(
+    {
+        "document_number",
+        "personal_number",
+        "identification_number",
+        "optional_data",
+        "serial_number",
+        "bank_iban",
+        "device_fingerprint",
+    }
+)
 DATE_KEYS: Final = frozenset({"date_of_birth", "birth_date", "birthdate", "dob"})
 EMAIL_KEYS: Final = frozenset({"email", "email_address"})
 PHONE_KEYS: Final = frozenset({"phone", "phone_number", "full_number"})
-ADDRESS_KEYS: Final = frozenset({"address", "formatted_address", "street_1", "street_2", "postal_code",
-                                 "poa_address", "poa_formatted_address", "expected_details_address",
-                                 "expected_details_formatted_address", "ip_address", "ip", "mrz_string",
-                                 "latitude", "longitude", "comment", "text", "value", "label"})
+ADDRESS_KEYS: Final = frozenset(
+    {
+        "address",
+        "formatted_address",
+        "street_1",
+        "street_2",
+        "postal_code",
+        "poa_address",
+        "poa_formatted_address",
+        "expected_details_address",
+        "expected_details_formatted_address",
+        "ip_address",
+        "ip",
+        "mrz_string",
+        "latitude",
+        "longitude",
+        "comment",
+        "text",
+        "value",
+        "label",
+    }
+)
 #: Keys whose whole value is dropped for viewers (images, raw MRZ blocks, free-form extras).
-DROP_KEYS: Final = frozenset({"mrz", "extra_fields", "extra_files", "raw_results", "dgs", "user_details",
-                              "properties", "source_data", "answer"})
+DROP_KEYS: Final = frozenset(
+    {"mrz", "extra_fields", "extra_files", "raw_results", "dgs", "user_details", "properties", "source_data", "answer"}
+)
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+$")
 _PHONE = re.compile(r"^\+?[\d\s().-]{7,}$")
 

@@ -1,4 +1,4 @@
-"""The review queue: filters, search and keyset pagination (counts and charts: :mod:`.queue_stats`).
+"""The review queue: filters, search and keyset pagination (counts and charts: :mod:`.stats`).
 
 Pure, keyword-only query functions over ``verification_session`` (and ``status_transition`` for the time to a
 decision), shared by the queue page, the CSV export and ``bench/queue.py``.
@@ -11,7 +11,6 @@ shift, duplicate or skip rows on the following pages (an ``OFFSET`` would do all
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -70,7 +69,7 @@ class Cursor:
         Returns:
             ``<epoch microseconds>~<session_id>``.
         """
-        micros = int(aware(self.created_at).timestamp() * 1_000_000)
+        micros = int(self.created_at.timestamp() * 1_000_000)
         return f"{micros}~{self.session_id}"
 
     @classmethod
@@ -123,18 +122,6 @@ class QueuePage:
     prev_cursor: Cursor | None
     #: The search was a vendor_data prefix matching too many sessions, so only exact matches are shown.
     narrowed: bool = False
-
-
-def aware(value: datetime) -> datetime:
-    """A stored timestamp as an aware UTC datetime (SQLite hands back naive ones; everything stored is UTC).
-
-    Args:
-        value: Naive (UTC) or aware datetime.
-
-    Returns:
-        An aware datetime.
-    """
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
 #: A vendor_data prefix matching at least this many sessions is searched as an exact value instead. Ordering the
@@ -190,13 +177,15 @@ def is_broad_prefix(db: Session, search: str) -> bool:
         return False
     text = search.strip()
     vendor = col(VS.vendor_data)
-    probe = (select(col(VS.session_id)).where(vendor >= text, vendor < text + "\U0010ffff")
-             .limit(BROAD_PREFIX).subquery())
+    probe = (
+        select(col(VS.session_id)).where(vendor >= text, vendor < text + "\U0010ffff").limit(BROAD_PREFIX).subquery()
+    )
     return int(db.execute(select(func.count()).select_from(probe)).scalar_one()) >= BROAD_PREFIX
 
 
-def filter_conditions(filters: QueueFilter, *, include_status: bool = True,
-                      broad_search: bool = False) -> list[ColumnElement[bool]]:
+def filter_conditions(
+    filters: QueueFilter, *, include_status: bool = True, broad_search: bool = False
+) -> list[ColumnElement[bool]]:
     """The WHERE clauses of a filter.
 
     Args:
@@ -227,14 +216,34 @@ def filter_conditions(filters: QueueFilter, *, include_status: bool = True,
     return conditions
 
 
-_COLUMNS = tuple(col(c) for c in (VS.session_id, VS.session_number, VS.vendor_data, VS.status, VS.workflow_id,
-                                   VS.has_warnings, VS.assigned_to, VS.created_at, VS.updated_at))
+_COLUMNS = tuple(
+    col(c)
+    for c in (
+        VS.session_id,
+        VS.session_number,
+        VS.vendor_data,
+        VS.status,
+        VS.workflow_id,
+        VS.has_warnings,
+        VS.assigned_to,
+        VS.created_at,
+        VS.updated_at,
+    )
+)
 
 
 def _row(values: Any) -> QueueRow:
-    return QueueRow(session_id=values[0], session_number=values[1], vendor_data=values[2], status=values[3],
-                    workflow_id=values[4], has_warnings=bool(values[5]), assigned_to=values[6],
-                    created_at=aware(values[7]), updated_at=aware(values[8]))
+    return QueueRow(
+        session_id=values[0],
+        session_number=values[1],
+        vendor_data=values[2],
+        status=values[3],
+        workflow_id=values[4],
+        has_warnings=bool(values[5]),
+        assigned_to=values[6],
+        created_at=values[7],
+        updated_at=values[8],
+    )
 
 
 def fetch_page(
@@ -269,13 +278,20 @@ def fetch_page(
     # Walking backwards is walking forwards in the opposite order from the cursor, then flipping the rows.
     descending = (sort == "desc") != backwards
     if after is not None:
-        conditions.append(key < (after.created_at, after.session_id) if sort == "desc"
-                          else key > (after.created_at, after.session_id))
+        conditions.append(
+            key < (after.created_at, after.session_id) if sort == "desc" else key > (after.created_at, after.session_id)
+        )
     elif before is not None:
-        conditions.append(key > (before.created_at, before.session_id) if sort == "desc"
-                          else key < (before.created_at, before.session_id))
-    order = ((col(VS.created_at).desc(), col(VS.session_id).desc()) if descending
-             else (col(VS.created_at).asc(), col(VS.session_id).asc()))
+        conditions.append(
+            key > (before.created_at, before.session_id)
+            if sort == "desc"
+            else key < (before.created_at, before.session_id)
+        )
+    order = (
+        (col(VS.created_at).desc(), col(VS.session_id).desc())
+        if descending
+        else (col(VS.created_at).asc(), col(VS.session_id).asc())
+    )
     query = select(*_COLUMNS).where(and_(true(), *conditions)).order_by(*order).limit(limit + 1)
     rows = [_row(r) for r in db.execute(query).all()]
     more = len(rows) > limit
@@ -290,8 +306,9 @@ def fetch_page(
     return QueuePage(rows=rows, next_cursor=next_cursor, prev_cursor=prev_cursor, narrowed=broad)
 
 
-def _drop_implied_dates(filters: QueueFilter, *, sort: Sort, after: Cursor | None,
-                        before: Cursor | None) -> QueueFilter:
+def _drop_implied_dates(
+    filters: QueueFilter, *, sort: Sort, after: Cursor | None, before: Cursor | None
+) -> QueueFilter:
     # A date bound the keyset condition already implies must go: the planner would otherwise take the date as
     # the index range and walk every row between that date and the cursor (a deep page would grow with depth).
     cursor = after or before
@@ -305,24 +322,9 @@ def _drop_implied_dates(filters: QueueFilter, *, sort: Sort, after: Cursor | Non
     return filters
 
 
-def fetch_rows(db: Session, *, session_ids: Sequence[str]) -> dict[str, QueueRow]:
-    """Re-read specific rows (a live update of the visible page).
-
-    Args:
-        db: Open session.
-        session_ids: The sessions.
-
-    Returns:
-        Rows by session id (missing ones are absent).
-    """
-    if not session_ids:
-        return {}
-    result = db.execute(select(*_COLUMNS).where(col(VS.session_id).in_(list(session_ids)))).all()
-    return {r[0]: _row(r) for r in result}
-
-
-def iter_rows(db: Session, *, filters: QueueFilter | None = None, sort: Sort = "desc", max_rows: int = 100_000,
-              batch: int = 1000) -> Any:
+def iter_rows(
+    db: Session, *, filters: QueueFilter | None = None, sort: Sort = "desc", max_rows: int = 100_000, batch: int = 1000
+) -> Any:
     """Every row of a filtered queue, batch by batch by keyset (the CSV export).
 
     Args:

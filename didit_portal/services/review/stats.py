@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import StatusTransition
-from didit_portal.services.review.queue import DECIDED, VS, QueueFilter, aware, filter_conditions, is_broad_prefix
+from didit_portal.services.review.queue import DECIDED, VS, QueueFilter, filter_conditions, is_broad_prefix
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,6 @@ class ChartData:
     median_decision_seconds: float | None
     decided_sample: int = 0
     extra: dict[str, Any] = field(default_factory=dict)
-
 
 
 def status_counts(db: Session, *, filters: QueueFilter | None = None) -> dict[str, int]:
@@ -91,11 +90,10 @@ def chart_data(db: Session, *, days: int = 14, now: datetime | None = None, samp
     Returns:
         The chart figures.
     """
-    now = aware(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
     start = datetime(now.year, now.month, now.day, tzinfo=UTC) - timedelta(days=days - 1)
     day = _day_expression(db)
-    query = (select(day, col(VS.status), func.count()).where(col(VS.created_at) >= start)
-             .group_by(day, col(VS.status)))
+    query = select(day, col(VS.status), func.count()).where(col(VS.created_at) >= start).group_by(day, col(VS.status))
     buckets: dict[str, dict[str, int]] = {}
     seen: set[str] = set()
     for bucket, status, count in db.execute(query).all():
@@ -111,21 +109,32 @@ def chart_data(db: Session, *, days: int = 14, now: datetime | None = None, samp
     declined = sum(b.get(DECIDED[1], 0) for b in buckets.values())
     rate = approved / (approved + declined) if approved + declined else None
     median, n = _median_decision_seconds(db, start=start, sample=sample)
-    return ChartData(per_day=per_day, statuses=statuses, approved=approved, declined=declined, approval_rate=rate,
-                     median_decision_seconds=median, decided_sample=n)
+    return ChartData(
+        per_day=per_day,
+        statuses=statuses,
+        approved=approved,
+        declined=declined,
+        approval_rate=rate,
+        median_decision_seconds=median,
+        decided_sample=n,
+    )
 
 
 def _median_decision_seconds(db: Session, *, start: datetime, sample: int) -> tuple[float | None, int]:
     # Sessions created in the window (walked by the created_at index, newest first), each joined to its first
     # Approved/Declined through status_transition's session_id index: the cost follows the window, not history.
     st = StatusTransition
-    query = (select(col(VS.created_at), func.min(col(st.event_at)))
-             .join(st, col(st.session_id) == col(VS.session_id))
-             .where(col(VS.created_at) >= start, col(st.to_status).in_(DECIDED))
-             .group_by(col(VS.session_id), col(VS.created_at))
-             .order_by(col(VS.created_at).desc()).limit(sample))
-    durations = [max(0.0, float(decided) - aware(created).timestamp()) for created, decided in db.execute(query).all()
-                 if decided]
+    query = (
+        select(col(VS.created_at), func.min(col(st.event_at)))
+        .join(st, col(st.session_id) == col(VS.session_id))
+        .where(col(VS.created_at) >= start, col(st.to_status).in_(DECIDED))
+        .group_by(col(VS.session_id), col(VS.created_at))
+        .order_by(col(VS.created_at).desc())
+        .limit(sample)
+    )
+    durations = [
+        max(0.0, float(decided) - created.timestamp()) for created, decided in db.execute(query).all() if decided
+    ]
     if not durations:
         return None, 0
     return float(statistics.median(durations)), len(durations)

@@ -37,9 +37,22 @@ SHOTS_DIR = Path(os.environ.get("PORTAL_SHOTS_DIR", "/tmp/shots"))
 START_TIMEOUT = 300.0
 #: Settings that would take the portal out of its default (embedded sandbox, SQLite) configuration.
 _PORTAL_SETTINGS = (
-    "DIDIT_API_KEY", "DIDIT_WEBHOOK_SECRET", "DIDIT_WORKFLOW_ID", "DIDIT_BASE_URL", "DIDIT_AUTH_BASE_URL",
-    "DIDIT_MODE", "DIDIT_CLIENT_ID", "DIDIT_CLIENT_SECRET", "DATABASE_URL", "REDIS_URL", "PORTAL_SECRET_KEY",
-    "PUBLIC_BASE_URL", "PORT", "PORTAL_DATA_DIR", "PORTAL_INTERNAL_URL", "GRANIAN_WORKERS",
+    "DIDIT_API_KEY",
+    "DIDIT_WEBHOOK_SECRET",
+    "DIDIT_WORKFLOW_ID",
+    "DIDIT_BASE_URL",
+    "DIDIT_AUTH_BASE_URL",
+    "DIDIT_MODE",
+    "DIDIT_CLIENT_ID",
+    "DIDIT_CLIENT_SECRET",
+    "DATABASE_URL",
+    "REDIS_URL",
+    "PORTAL_SECRET_KEY",
+    "PUBLIC_BASE_URL",
+    "PORT",
+    "PORTAL_DATA_DIR",
+    "PORTAL_INTERNAL_URL",
+    "GRANIAN_WORKERS",
 )
 
 
@@ -110,8 +123,10 @@ def _wait_ready(origin: str, process: subprocess.Popen[bytes], log_path: Path) -
             if httpx.get(f"{origin}/ping", timeout=1.0).status_code == 200:
                 return
         time.sleep(0.25)
-    pytest.fail(f"the portal did not answer on {origin} within {START_TIMEOUT:.0f} s:\n"
-                f"{log_path.read_text(errors='replace')[-4000:]}")
+    pytest.fail(
+        f"the portal did not answer on {origin} within {START_TIMEOUT:.0f} s:\n"
+        f"{log_path.read_text(errors='replace')[-4000:]}"
+    )
 
 
 def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -142,12 +157,15 @@ def portal(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Portal]:
     env.update(PORT=str(port), PORTAL_DATA_DIR=str(data_dir), PUBLIC_BASE_URL=f"http://localhost:{port}")
     log_path = data_dir / "portal.log"
 
-    subprocess.run([str(VENV_BIN / "alembic"), "upgrade", "head"], cwd=REPO, env=env, check=True,
-                   capture_output=True)
+    subprocess.run([str(VENV_BIN / "alembic"), "upgrade", "head"], cwd=REPO, env=env, check=True, capture_output=True)
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [str(VENV_BIN / "reflex"), "run", "--env", "prod", "--single-port", "--frontend-port", str(port)],
-            cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=REPO,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
     origin = f"http://localhost:{port}"
@@ -171,6 +189,7 @@ def shots_dir() -> Path:
 
 # ---- End-user links (verification and share pages) ------------------------------------------------------------
 
+
 @dataclass(frozen=True)
 class LinkFactory:
     """Creates ``/verify/{token}`` and ``/share/{token}`` links in a running portal (see ``linkfactory.py``)."""
@@ -181,13 +200,21 @@ class LinkFactory:
         port = self.portal.origin.rsplit(":", 1)[1]
         env = {key: value for key, value in os.environ.items() if key not in _PORTAL_SETTINGS}
         env.update(PORT=port, PORTAL_DATA_DIR=str(self.portal.data_dir), PUBLIC_BASE_URL=self.portal.origin)
-        result = subprocess.run([str(VENV_BIN / "python"), "-m", "tests.browser.portal.linkfactory", *args],
-                                cwd=REPO, env=env, capture_output=True, text=True, timeout=60, check=False)
+        result = subprocess.run(
+            [str(VENV_BIN / "python"), "-m", "tests.browser.portal.linkfactory", *args],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, f"link factory failed:\n{result.stderr[-3000:]}"
         return json.loads(result.stdout)
 
-    def verification(self, vendor_data: str, *, language: str | None = None,
-                     return_url: str | None = None) -> dict[str, Any]:
+    def verification(
+        self, vendor_data: str, *, language: str | None = None, return_url: str | None = None
+    ) -> dict[str, Any]:
         """A new verification link: ``{token, path, link_id, session_id, hosted_url, status}``."""
         args = ["verify", "--vendor-data", vendor_data]
         if language:
@@ -210,14 +237,18 @@ class LinkFactory:
     def expire_data_session(self, data_session_id: str) -> None:
         """Make the embedded sandbox's Auth + Data session expire now (its TTL is minutes; tests cannot wait)."""
         with contextlib.closing(sqlite3.connect(self.portal.data_dir / "sandbox.db")) as db, db:
-            changed = db.execute("UPDATE auth_sessions SET expires_at = 0 WHERE session_id = ?",
-                                 (data_session_id,)).rowcount
+            changed = db.execute(
+                "UPDATE auth_sessions SET expires_at = 0 WHERE session_id = ?", (data_session_id,)
+            ).rowcount
         assert changed == 1, "no such data session in the sandbox"
 
     def sandbox_outcome(self, session_id: str, outcome: str) -> dict[str, Any]:
-        """Drive a session through the embedded sandbox's control API (contract §10.4)."""
-        response = httpx.post(f"{self.portal.origin}/didit-sandbox/sandbox/sessions/{session_id}/outcome",
-                              json={"outcome": outcome}, timeout=10)
+        """Drive a session through the embedded sandbox's control API (the sandbox's own, not part of Didit's API)."""
+        response = httpx.post(
+            f"{self.portal.origin}/didit-sandbox/sandbox/sessions/{session_id}/outcome",
+            json={"outcome": outcome},
+            timeout=10,
+        )
         assert response.status_code == 200, response.text
         return response.json()
 
@@ -251,8 +282,25 @@ def staff_accounts(portal: Portal) -> dict[str, str]:
     accounts = {role: f"{role}-staff@example.org" for role in ("admin", "reviewer", "viewer")}
     for role, email in accounts.items():
         result = subprocess.run(
-            [str(VENV_BIN / "python"), "-m", "didit_portal", "users", "create", "--email", email,
-             "--password-stdin", "--role", role],
-            cwd=REPO, env=env, input=STAFF_PASSWORD + "\n", capture_output=True, text=True, timeout=60, check=False)
+            [
+                str(VENV_BIN / "python"),
+                "-m",
+                "didit_portal",
+                "users",
+                "create",
+                "--email",
+                email,
+                "--password-stdin",
+                "--role",
+                role,
+            ],
+            cwd=REPO,
+            env=env,
+            input=STAFF_PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
         assert result.returncode == 0, f"users create failed:\n{result.stderr[-3000:]}"
     return accounts

@@ -20,19 +20,26 @@ from didit_portal.db import get_engine
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import DataTransferSession, ShareLink, VerificationSession
 from didit_portal.security import configure_keys
-from didit_portal.services.links import verification as links
+from didit_portal.services import links
 
 
 async def _verify(args: argparse.Namespace) -> dict[str, object]:
     engine = get_engine()
     async with client_from_settings() as client:
         link, token = await links.create_verification(
-            engine, client, vendor_data=args.vendor_data, language=args.language, return_url=args.return_url)
+            engine, client, vendor_data=args.vendor_data, language=args.language, return_url=args.return_url
+        )
     with Session(engine) as db:
         row = db.get(VerificationSession, link.session_id)
         assert row is not None
-        return {"token": token, "path": f"/verify/{token}", "link_id": link.id, "session_id": link.session_id,
-                "hosted_url": row.url, "status": row.status}
+        return {
+            "token": token,
+            "path": f"/verify/{token}",
+            "link_id": link.id,
+            "session_id": link.session_id,
+            "hosted_url": row.url,
+            "status": row.status,
+        }
 
 
 async def _share(args: argparse.Namespace) -> dict[str, object]:
@@ -42,8 +49,13 @@ async def _share(args: argparse.Namespace) -> dict[str, object]:
     with Session(engine) as db:
         row = db.get(DataTransferSession, share.data_session_id)
         assert row is not None
-        return {"token": token, "path": f"/share/{token}", "share_id": share.id,
-                "data_session_id": share.data_session_id, "authorize_url": row.url}
+        return {
+            "token": token,
+            "path": f"/share/{token}",
+            "share_id": share.id,
+            "data_session_id": share.data_session_id,
+            "authorize_url": row.url,
+        }
 
 
 def _shared(args: argparse.Namespace) -> dict[str, object]:

@@ -88,7 +88,11 @@ def test_backend_routes_share_the_page_port(portal: Portal) -> None:
 @pytest.mark.parametrize(("name", "viewport"), [("desktop", DESKTOP), ("mobile", MOBILE)])
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_home_layout_fits_and_screenshots(
-    portal: Portal, page_factory: Callable[..., Page], shots_dir: Path, name: str, viewport: dict[str, int],
+    portal: Portal,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
+    name: str,
+    viewport: dict[str, int],
     scheme: str,
 ) -> None:
     page = _open(page_factory, portal, viewport=viewport, color_scheme=scheme)

@@ -34,8 +34,9 @@ SANDBOX_KEY = {"x-api-key": "sbx_local_embedded_key"}
 
 def _portal_env(portal: Portal) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _PORTAL_SETTINGS}
-    env.update(PORTAL_DATA_DIR=str(portal.data_dir), PUBLIC_BASE_URL=portal.origin,
-               PORT=portal.origin.rsplit(":", 1)[1])
+    env.update(
+        PORTAL_DATA_DIR=str(portal.data_dir), PUBLIC_BASE_URL=portal.origin, PORT=portal.origin.rsplit(":", 1)[1]
+    )
     return env
 
 
@@ -45,9 +46,25 @@ def staff(portal: Portal) -> dict[str, str]:
     tag = uuid.uuid4().hex[:6]
     people = {"reviewer": f"rev-{tag}@example.com", "viewer": f"view-{tag}@example.com"}
     for role, email in people.items():
-        subprocess.run([str(VENV_BIN / "python"), "-m", "didit_portal", "users", "create", "--email", email,
-                        "--password", PASSWORD, "--role", role], cwd=REPO, env=_portal_env(portal), check=True,
-                       capture_output=True)
+        subprocess.run(
+            [
+                str(VENV_BIN / "python"),
+                "-m",
+                "didit_portal",
+                "users",
+                "create",
+                "--email",
+                email,
+                "--password",
+                PASSWORD,
+                "--role",
+                role,
+            ],
+            cwd=REPO,
+            env=_portal_env(portal),
+            check=True,
+            capture_output=True,
+        )
     return people
 
 
@@ -57,10 +74,13 @@ def _finished_session(portal: Portal, outcome: str, vendor: str) -> str:
     workflows = httpx.get(f"{base}/v3/workflows/", headers=SANDBOX_KEY, timeout=10).json()
     rows = workflows.get("results", workflows) if isinstance(workflows, dict) else workflows
     workflow = next(w for w in rows if w.get("is_default"))
-    created = httpx.post(f"{base}/v3/session/", headers=SANDBOX_KEY, timeout=10, json={
-        "workflow_id": workflow.get("workflow_id") or workflow.get("uuid"), "vendor_data": vendor}).json()
-    done = httpx.post(f"{base}/sandbox/sessions/{created['session_id']}/outcome", json={"outcome": outcome},
-                      timeout=10)
+    created = httpx.post(
+        f"{base}/v3/session/",
+        headers=SANDBOX_KEY,
+        timeout=10,
+        json={"workflow_id": workflow.get("workflow_id") or workflow.get("uuid"), "vendor_data": vendor},
+    ).json()
+    done = httpx.post(f"{base}/sandbox/sessions/{created['session_id']}/outcome", json={"outcome": outcome}, timeout=10)
     assert done.status_code == 200, done.text
     return str(created["session_id"])
 
@@ -82,7 +102,10 @@ def _db(portal: Portal) -> sqlite3.Connection:
 
 
 def test_reviewer_finds_and_declines_a_session_and_didit_confirms(
-    portal: Portal, staff: dict[str, str], page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    staff: dict[str, str],
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     vendor = f"decline-me-{uuid.uuid4().hex[:8]}"
     session_id = _finished_session(portal, "approve", vendor)
@@ -128,12 +151,14 @@ def test_reviewer_finds_and_declines_a_session_and_didit_confirms(
         state = db.execute("SELECT state FROM review_action WHERE session_id = ?", (session_id,)).fetchone()
         actions = {a for (a,) in db.execute("SELECT action FROM audit_log WHERE target_id = ?", (session_id,))}
     assert state == ("confirmed",)
-    assert {"session.view", "session.media_view", "decision.request", "decision.sent",
-            "decision.confirmed"} <= actions
+    assert {"session.view", "session.media_view", "decision.request", "decision.sent", "decision.confirmed"} <= actions
 
 
 def test_queue_rows_follow_webhooks_live(
-    portal: Portal, staff: dict[str, str], page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    staff: dict[str, str],
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     page = _sign_in(page_factory, portal, staff["reviewer"])
     vendor = f"live-{uuid.uuid4().hex[:8]}"
@@ -146,19 +171,33 @@ def test_queue_rows_follow_webhooks_live(
 
 
 def test_viewer_sees_masked_data_and_no_actions(
-    portal: Portal, staff: dict[str, str], page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    staff: dict[str, str],
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     session_id = _finished_session(portal, "decline", f"zoe.nunez.{uuid.uuid4().hex[:6]}@example.com")
-    decision = httpx.get(f"{portal.origin}/didit-sandbox/v3/session/{session_id}/decision/", headers=SANDBOX_KEY,
-                         timeout=10).json()
+    decision = httpx.get(
+        f"{portal.origin}/didit-sandbox/v3/session/{session_id}/decision/", headers=SANDBOX_KEY, timeout=10
+    ).json()
     person = decision["id_verifications"][0]
-    secrets = [person["last_name"], person["document_number"], person["date_of_birth"], "zoe.nunez",
-               "/didit-sandbox/media/"]
+    secrets = [
+        person["last_name"],
+        person["document_number"],
+        person["date_of_birth"],
+        "zoe.nunez",
+        "/didit-sandbox/media/",
+    ]
 
     frames: list[str] = []
     page = page_factory(viewport=DESKTOP, color_scheme="light")
-    page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(
-        payload if isinstance(payload, str) else payload.decode("utf-8", "replace"))))
+    page.on(
+        "websocket",
+        lambda ws: ws.on(
+            "framereceived",
+            lambda payload: frames.append(payload if isinstance(payload, str) else payload.decode("utf-8", "replace")),
+        ),
+    )
     page.goto(portal.origin + "/login", wait_until="networkidle")
     page.get_by_test_id("login-email").fill(staff["viewer"])
     page.get_by_test_id("login-password").fill(PASSWORD)
@@ -172,8 +211,16 @@ def test_viewer_sees_masked_data_and_no_actions(
     expect(page.get_by_test_id("masked-notice")).to_be_visible()
     expect(page.get_by_test_id("check-card").first).to_be_visible()
     expect(page.get_by_test_id("warning-risk").first).to_be_visible()  # risk codes are not personal data
-    for hook in ("action-approve", "action-decline", "action-resubmit", "action-confirm", "show-images",
-                 "download-pdf", "note-submit", "assign-me"):
+    for hook in (
+        "action-approve",
+        "action-decline",
+        "action-resubmit",
+        "action-confirm",
+        "show-images",
+        "download-pdf",
+        "note-submit",
+        "assign-me",
+    ):
         expect(page.get_by_test_id(hook)).to_have_count(0)
     person_box = page.get_by_test_id("session-person")
     expect(person_box).to_contain_text("•")
@@ -185,6 +232,7 @@ def test_viewer_sees_masked_data_and_no_actions(
     for secret in secrets:
         assert secret not in everything, f"{secret!r} reached a viewer's browser"
     with _db(portal) as db:
-        views = db.execute("SELECT detail FROM audit_log WHERE action = 'session.view' AND target_id = ?",
-                           (session_id,)).fetchall()
+        views = db.execute(
+            "SELECT detail FROM audit_log WHERE action = 'session.view' AND target_id = ?", (session_id,)
+        ).fetchall()
     assert [json.loads(d)["masked"] for (d,) in views] == [True]

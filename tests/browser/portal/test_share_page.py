@@ -40,14 +40,18 @@ def wait_for_new_qr(page: Page, test_id: str, old: str) -> str:
 
 
 def test_share_flow_confirmed(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     share = links.share("names email phone")
     page = open_page(page_factory, portal.origin + share["path"])
     status = page.get_by_test_id("share-status")
     expect(status).to_have_text("initialized")
     expect(page.get_by_test_id("share-scopes").get_by_role("listitem")).to_have_text(
-        ["Your name", "Your email address", "Your phone number"])
+        ["Your name", "Your email address", "Your phone number"]
+    )
     assert decode_qr(page, "share-qr") == share["authorize_url"]
     shoot(page, shots_dir, "share-initialized-desktop")
     phone_view = open_page(page_factory, portal.origin + share["path"], viewport=MOBILE)
@@ -79,7 +83,10 @@ def test_share_flow_confirmed(
 
 
 def test_share_flow_declined(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     share = links.share("is_over_18", vendor_data="share-decline")
     page = open_page(page_factory, portal.origin + share["path"], viewport=DESKTOP)
@@ -94,7 +101,10 @@ def test_share_flow_declined(
 
 
 def test_expired_data_session_gets_a_fresh_qr(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     share = links.share("names", vendor_data="share-expiry")
     page = open_page(page_factory, portal.origin + share["path"], locale="es-ES")

@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, WebSocketRoute, expect
 
-from didit_portal.services.access.accounts import COOKIE_NAME, GENERIC_ERROR
+from didit_portal import security
+from didit_portal.realtime.reflex_bridge import SEALED_PREFIX
+from didit_portal.services.access.signin import COOKIE_NAME, GENERIC_ERROR
 from tests.browser.portal.conftest import REPO, STAFF_PASSWORD
 
 if TYPE_CHECKING:
@@ -34,8 +36,9 @@ def _session_cookie(page: Page) -> dict[str, object] | None:
     return next((dict(c) for c in page.context.cookies() if c.get("name") == COOKIE_NAME), None)
 
 
-def test_wrong_password_shows_the_generic_message(portal: Portal, staff_accounts: dict[str, str],
-                                                  page_factory: Callable[..., Page], shots_dir: Path) -> None:
+def test_wrong_password_shows_the_generic_message(
+    portal: Portal, staff_accounts: dict[str, str], page_factory: Callable[..., Page], shots_dir: Path
+) -> None:
     page = page_factory()
     _sign_in(page, portal, staff_accounts["reviewer"], password="not-the-right-password")
     expect(page).to_have_url(re.compile(r"/login/?\?error=1$"))
@@ -46,8 +49,9 @@ def test_wrong_password_shows_the_generic_message(portal: Portal, staff_accounts
     assert _session_cookie(page) is None
 
 
-def test_sign_in_and_out_with_an_httponly_cookie(portal: Portal, staff_accounts: dict[str, str],
-                                                 page_factory: Callable[..., Page]) -> None:
+def test_sign_in_and_out_with_an_httponly_cookie(
+    portal: Portal, staff_accounts: dict[str, str], page_factory: Callable[..., Page]
+) -> None:
     page = page_factory()
     frames: list[str] = []
     page.on("websocket", lambda ws: ws.on("framereceived", lambda payload: frames.append(str(payload))))
@@ -74,29 +78,58 @@ def test_sign_in_and_out_with_an_httponly_cookie(portal: Portal, staff_accounts:
     expect(replay).to_have_url(re.compile(r"/login/?\?next=/admin/audit$"))
 
 
-def test_the_session_cookie_is_not_stored_with_the_page_state(portal: Portal, staff_accounts: dict[str, str],
-                                                             page_factory: Callable[..., Page]) -> None:
-    """Reflex persists each tab's state (here in ``.states/``, with Redis there): the bearer cookie stays out."""
+def test_the_session_cookie_is_not_stored_with_the_page_state(
+    portal: Portal, staff_accounts: dict[str, str], page_factory: Callable[..., Page]
+) -> None:
+    """Reflex persists each tab's state (here in ``.states/``, with Redis there): sealed, and the cookie stays out.
+
+    The stored state is sealed with a key derived from the portal's ``PORTAL_SECRET_KEY``: nothing in it reads in
+    clear (not even the staff email), and opened with that key it still holds no session token.
+    """
     page = page_factory()
+    # Only state files written after this sign-in count: .states/ keeps files from earlier tests and earlier runs,
+    # and those say nothing about this tab.
+    signed_in_at = time.time()
     _sign_in(page, portal, staff_accounts["admin"])
     expect(page.get_by_test_id("staff-email")).to_have_text(staff_accounts["admin"])
     cookie = _session_cookie(page)
     assert cookie is not None
     token, email = str(cookie["value"]).encode(), staff_accounts["admin"].encode()
-    # The disk state manager writes a tab's state about 2 s after it changed; the staff email in it shows it did.
-    blobs: list[bytes] = []
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        blobs = [path.read_bytes() for path in (REPO / ".states").glob("*.pkl")]
-        if any(email in blob for blob in blobs):
-            break
-        page.wait_for_timeout(250)
-    assert any(email in blob for blob in blobs), "the signed-in tab's state was never written"
-    assert not any(token in blob for blob in blobs)
+    # The key the portal generated into its data folder on first start (it is given no PORTAL_SECRET_KEY).
+    keys = security._state.copy()  # pyright: ignore[reportPrivateUsage]
+    security.configure_keys((portal.data_dir / "secret_key").read_bytes().strip())
+    try:
+        # The disk state manager writes a tab's state about 2 s after it changed; the staff email in it shows it did.
+        opened: list[bytes] = []
+        blobs: list[bytes] = []
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            blobs = [p.read_bytes() for p in (REPO / ".states").glob("*.pkl") if p.stat().st_mtime > signed_in_at]
+            opened = [_open_state(blob) for blob in blobs]
+            if any(email in plain for plain in opened):
+                break
+            page.wait_for_timeout(250)
+    finally:
+        security._state.clear()  # pyright: ignore[reportPrivateUsage]
+        security._state.update(keys)  # pyright: ignore[reportPrivateUsage]
+    assert any(email in plain for plain in opened), "the signed-in tab's state was never written"
+    assert all(blob.startswith(SEALED_PREFIX) for blob in blobs)  # every state written is sealed
+    assert not any(email in blob or token in blob for blob in blobs)  # nothing reads in clear
+    assert not any(token in plain for plain in opened)  # and the cookie was never put in
 
 
-def test_sign_in_waits_for_the_page_to_read_next(portal: Portal, staff_accounts: dict[str, str],
-                                               page_factory: Callable[..., Page]) -> None:
+def _open_state(blob: bytes) -> bytes:
+    if not blob.startswith(SEALED_PREFIX):
+        return blob
+    try:
+        return security.open_sealed(blob[len(SEALED_PREFIX) :], purpose=b"reflex-state/v1")
+    except security.DecryptionError:
+        return b""  # another portal's state (an earlier run with another key)
+
+
+def test_sign_in_waits_for_the_page_to_read_next(
+    portal: Portal, staff_accounts: dict[str, str], page_factory: Callable[..., Page]
+) -> None:
     """Until the page's on_load has put ``?next=`` into the form, the form cannot be sent (it would go to /admin)."""
     page = page_factory()
     held: list[WebSocketRoute] = []
@@ -117,8 +150,9 @@ def test_sign_in_waits_for_the_page_to_read_next(portal: Portal, staff_accounts:
     expect(page).to_have_url(re.compile(r"/admin/audit/?$"))
 
 
-def test_admin_reads_filters_and_exports_the_audit_trail(portal: Portal, staff_accounts: dict[str, str],
-                                                          page_factory: Callable[..., Page], shots_dir: Path) -> None:
+def test_admin_reads_filters_and_exports_the_audit_trail(
+    portal: Portal, staff_accounts: dict[str, str], page_factory: Callable[..., Page], shots_dir: Path
+) -> None:
     page = page_factory(viewport={"width": 1280, "height": 900}, accept_downloads=True)
     _sign_in(page, portal, staff_accounts["admin"], path="/login?next=/admin/audit")
     expect(page).to_have_url(re.compile(r"/admin/audit/?$"))
@@ -149,8 +183,9 @@ def test_admin_reads_filters_and_exports_the_audit_trail(portal: Portal, staff_a
     expect(rows.first).to_contain_text("audit.export")  # the export itself is audited
 
 
-def test_viewer_cannot_see_the_audit_trail(portal: Portal, staff_accounts: dict[str, str],
-                                           page_factory: Callable[..., Page], shots_dir: Path) -> None:
+def test_viewer_cannot_see_the_audit_trail(
+    portal: Portal, staff_accounts: dict[str, str], page_factory: Callable[..., Page], shots_dir: Path
+) -> None:
     page = page_factory()
     _sign_in(page, portal, staff_accounts["viewer"])
     expect(page).to_have_url(re.compile(r"/admin/?$"))

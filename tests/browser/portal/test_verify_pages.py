@@ -77,7 +77,10 @@ def new_link(links: LinkFactory, **kwargs: Any) -> dict[str, Any]:
 
 
 def test_approve_in_embed_flips_status_live_and_done_page_shows_server_status(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     link = new_link(links, return_url="https://shop.example/account?verified=1")
     page = open_page(page_factory, portal.origin + link["path"])
@@ -107,8 +110,9 @@ def test_approve_in_embed_flips_status_live_and_done_page_shows_server_status(
     shoot(page, shots_dir, "verify-approved-desktop")
 
     # The callback's query string claims another status: the done page shows the server's.
-    done = open_page(page_factory, f"{portal.origin}{link['path']}/done?verificationSessionId="
-                     f"{link['session_id']}&status=Declined")
+    done = open_page(
+        page_factory, f"{portal.origin}{link['path']}/done?verificationSessionId={link['session_id']}&status=Declined"
+    )
     expect(done.get_by_test_id("verify-status")).to_have_text("Approved")
     back = done.get_by_test_id("verify-return")
     expect(back).to_have_attribute("href", "https://shop.example/account?verified=1")
@@ -119,13 +123,21 @@ def test_approve_in_embed_flips_status_live_and_done_page_shows_server_status(
     shoot(phone_done, shots_dir, "verify-done-approved-mobile")
 
 
-@pytest.mark.parametrize(("button", "expected", "message"), [
-    ("sandbox-outcome-decline", "Declined", "We could not verify your identity."),
-    ("sandbox-outcome-review", "In Review", "Thank you. Your verification is being reviewed."),
-])
+@pytest.mark.parametrize(
+    ("button", "expected", "message"),
+    [
+        ("sandbox-outcome-decline", "Declined", "We could not verify your identity."),
+        ("sandbox-outcome-review", "In Review", "Thank you. Your verification is being reviewed."),
+    ],
+)
 def test_decline_and_review_in_embed(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
-    button: str, expected: str, message: str,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
+    button: str,
+    expected: str,
+    message: str,
 ) -> None:
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"])
@@ -144,7 +156,9 @@ def test_decline_and_review_in_embed(
 
 
 def test_resizing_across_the_breakpoint_keeps_the_flow_in_progress(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page],
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
 ) -> None:
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"])
@@ -164,7 +178,10 @@ def test_resizing_across_the_breakpoint_keeps_the_flow_in_progress(
 
 
 def test_expired_session_restarts_with_a_fresh_session_and_qr(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"])
@@ -177,7 +194,10 @@ def test_expired_session_restarts_with_a_fresh_session_and_qr(
     expect(qr).to_be_visible(timeout=LIVE_TIMEOUT)
     page.wait_for_function(
         "old => { const f = document.querySelector('[data-testid=verify-iframe] iframe');"
-        " return f && !f.src.startsWith(old); }", arg=link["hosted_url"], timeout=LIVE_TIMEOUT)
+        " return f && !f.src.startsWith(old); }",
+        arg=link["hosted_url"],
+        timeout=LIVE_TIMEOUT,
+    )
     expect(page.get_by_test_id("verify-status")).to_have_text("Not Started")
     fresh = decode_qr(page, "verify-qr")
     assert fresh != link["hosted_url"]
@@ -193,7 +213,10 @@ def test_expired_session_restarts_with_a_fresh_session_and_qr(
 
 
 def test_resubmitted_reopens_the_same_link(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"])
@@ -205,7 +228,8 @@ def test_resubmitted_reopens_the_same_link(
     links.sandbox_outcome(link["session_id"], "resubmit")  # a reviewer asks for steps to be redone
     expect(status).to_have_text("Resubmitted", timeout=LIVE_TIMEOUT)
     expect(page.get_by_test_id("verify-next-step")).to_have_text(
-        "Use this same link: the verification reopens at the steps to redo.")
+        "Use this same link: the verification reopens at the steps to redo."
+    )
     assert decode_qr(page, "verify-qr") == link["hosted_url"]  # the same session, the same link
     shoot(page, shots_dir, "verify-resubmitted-desktop")
     phone = open_page(page_factory, portal.origin + link["path"], viewport=MOBILE)
@@ -219,7 +243,10 @@ def test_resubmitted_reopens_the_same_link(
 
 
 def test_started_on_the_phone_says_continue_there(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"])
@@ -230,7 +257,8 @@ def test_started_on_the_phone_says_continue_there(
     phone.get_by_test_id("sandbox-start").click()
     expect(page.get_by_test_id("verify-status")).to_have_text("In Progress", timeout=LIVE_TIMEOUT)
     expect(page.get_by_test_id("verify-next-step")).to_have_text(
-        "Continue on your phone: this page updates by itself when you finish there.")
+        "Continue on your phone: this page updates by itself when you finish there."
+    )
     shoot(page, shots_dir, "verify-in-progress-elsewhere-desktop")
     phone.get_by_test_id("sandbox-outcome-approve").click()
     expect(page.get_by_test_id("verify-status")).to_have_text("Approved", timeout=LIVE_TIMEOUT)
@@ -238,7 +266,10 @@ def test_started_on_the_phone_says_continue_there(
 
 
 def test_phone_sized_screen_gets_one_big_start_button(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"], viewport=MOBILE)
@@ -267,7 +298,10 @@ def test_phone_sized_screen_gets_one_big_start_button(
 
 
 def test_language_from_query_and_browser_and_didit_language_passed_through(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page], shots_dir: Path,
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
+    shots_dir: Path,
 ) -> None:
     link = new_link(links, language="es")
     page = open_page(page_factory, portal.origin + link["path"] + "?lang=es")
@@ -292,7 +326,9 @@ def test_unknown_token_shows_not_found(portal: Portal, page_factory: Callable[..
 
 
 def test_copy_link_puts_the_hosted_url_on_the_clipboard(
-    portal: Portal, links: LinkFactory, page_factory: Callable[..., Page],
+    portal: Portal,
+    links: LinkFactory,
+    page_factory: Callable[..., Page],
 ) -> None:
     link = new_link(links)
     page = open_page(page_factory, portal.origin + link["path"], permissions=["clipboard-read", "clipboard-write"])

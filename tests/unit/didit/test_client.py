@@ -23,9 +23,15 @@ BASE = "https://verification.didit.test"
 AUTH = "https://apx.didit.test"
 KEY = "key_super_secret_123"
 SID = "3c1f6a9e-8b2d-4e57-9a10-6d4b2c8e7f01"
-CREATED = {"session_id": SID, "session_number": 7, "session_token": "Hk3T9qLm2ZpX",
-           "url": "https://verify.didit.test/session/Hk3T9qLm2ZpX", "status": "Not Started",
-           "workflow_id": "wf", "future_field": {"kept": True}}
+CREATED = {
+    "session_id": SID,
+    "session_number": 7,
+    "session_token": "Hk3T9qLm2ZpX",
+    "url": "https://verify.didit.test/session/Hk3T9qLm2ZpX",
+    "status": "Not Started",
+    "workflow_id": "wf",
+    "future_field": {"kept": True},
+}
 
 
 class Sleeps:
@@ -55,10 +61,12 @@ async def test_create_sends_key_drops_nulls_and_keeps_unknown_fields() -> None:
 
 @respx.mock
 async def test_retry_after_is_honoured_on_429_then_succeeds() -> None:
-    respx.get(f"{BASE}/v3/session/{SID}/decision/").mock(side_effect=[
-        httpx.Response(429, headers={"Retry-After": "7"}, json={"detail": "Request was throttled."}),
-        httpx.Response(200, json={"session_id": SID, "status": "Approved"}),
-    ])
+    respx.get(f"{BASE}/v3/session/{SID}/decision/").mock(
+        side_effect=[
+            httpx.Response(429, headers={"Retry-After": "7"}, json={"detail": "Request was throttled."}),
+            httpx.Response(200, json={"session_id": SID, "status": "Approved"}),
+        ]
+    )
     sleeps = Sleeps()
     client = make(sleeps)
     decision = await client.get_decision(SID)
@@ -70,7 +78,8 @@ async def test_retry_after_is_honoured_on_429_then_succeeds() -> None:
 @respx.mock
 async def test_5xx_retried_for_gets_then_typed_error_keeps_detail() -> None:
     route = respx.get(f"{BASE}/v3/session/{SID}/").mock(
-        return_value=httpx.Response(503, json={"detail": "down"}, headers={"X-Request-Id": "rq-1"}))
+        return_value=httpx.Response(503, json={"detail": "down"}, headers={"X-Request-Id": "rq-1"})
+    )
     sleeps = Sleeps()
     client = make(sleeps, max_retries=2)
     with pytest.raises(errors.DiditUnavailableError) as info:
@@ -98,8 +107,9 @@ async def test_create_without_vendor_data_is_not_retried_on_503_or_timeout() -> 
 
 @respx.mock
 async def test_idempotent_create_is_retried_after_timeout() -> None:
-    route = respx.post(f"{BASE}/v3/session/").mock(side_effect=[httpx.ReadTimeout("slow"),
-                                                               httpx.Response(201, json=CREATED)])
+    route = respx.post(f"{BASE}/v3/session/").mock(
+        side_effect=[httpx.ReadTimeout("slow"), httpx.Response(201, json=CREATED)]
+    )
     client = make(Sleeps())
     created = await client.create_session(CreateSessionRequest(workflow_id="wf", vendor_data="u1"))
     assert created.session_id == SID and route.call_count == 2
@@ -107,9 +117,15 @@ async def test_idempotent_create_is_retried_after_timeout() -> None:
 
 
 @respx.mock
-@pytest.mark.parametrize(("status", "kind"), [(401, errors.DiditAuthError), (403, errors.DiditAuthError),
-                                              (404, errors.DiditNotFoundError),
-                                              (400, errors.DiditValidationError)])
+@pytest.mark.parametrize(
+    ("status", "kind"),
+    [
+        (401, errors.DiditAuthError),
+        (403, errors.DiditAuthError),
+        (404, errors.DiditNotFoundError),
+        (400, errors.DiditValidationError),
+    ],
+)
 async def test_error_mapping(status: int, kind: type[errors.DiditError]) -> None:
     body = {"detail": "Not found."} if status == 404 else {"new_status": ["Invalid."]}
     respx.patch(f"{BASE}/v3/session/{SID}/update-status/").mock(return_value=httpx.Response(status, json=body))
@@ -123,15 +139,22 @@ async def test_error_mapping(status: int, kind: type[errors.DiditError]) -> None
 
 @respx.mock
 async def test_bearer_token_cached_and_refreshed_once_on_401() -> None:
-    token = respx.post(f"{AUTH}/auth/v2/token/").mock(side_effect=[
-        httpx.Response(200, json={"access_token": "t1", "expires_in": 86400}),
-        httpx.Response(200, json={"access_token": "t2", "expires_in": 86400}),
-    ])
-    create = respx.post(f"{BASE}/v2/session/").mock(side_effect=[
-        httpx.Response(201, json=CREATED), httpx.Response(401, json={"detail": "expired"}),
-        httpx.Response(201, json=CREATED)])
-    client = DiditClient(base_url=BASE, auth_base_url=AUTH, api_key=None, client_id="cid", client_secret="cs",
-                         sleep=Sleeps())
+    token = respx.post(f"{AUTH}/auth/v2/token/").mock(
+        side_effect=[
+            httpx.Response(200, json={"access_token": "t1", "expires_in": 86400}),
+            httpx.Response(200, json={"access_token": "t2", "expires_in": 86400}),
+        ]
+    )
+    create = respx.post(f"{BASE}/v2/session/").mock(
+        side_effect=[
+            httpx.Response(201, json=CREATED),
+            httpx.Response(401, json={"detail": "expired"}),
+            httpx.Response(201, json=CREATED),
+        ]
+    )
+    client = DiditClient(
+        base_url=BASE, auth_base_url=AUTH, api_key=None, client_id="cid", client_secret="cs", sleep=Sleeps()
+    )
     await client.create_session_v2(CreateSessionRequest(workflow_id="wf"))
     await client.create_session_v2(CreateSessionRequest(workflow_id="wf"))
     assert token.call_count == 2
@@ -169,8 +192,11 @@ async def test_logs_never_contain_key_token_or_pii(caplog: pytest.LogCaptureFixt
     respx.get(f"{BASE}/v3/session/{SID}/decision/").mock(return_value=httpx.Response(503))
     client = make(Sleeps(), max_retries=1)
     caplog.set_level(logging.DEBUG)
-    await client.create_session(CreateSessionRequest(workflow_id="wf", vendor_data="alice@example.com",
-                                                     contact_details={"email": "alice@example.com"}))  # type: ignore[arg-type]
+    await client.create_session(
+        CreateSessionRequest(
+            workflow_id="wf", vendor_data="alice@example.com", contact_details={"email": "alice@example.com"}
+        )
+    )  # type: ignore[arg-type]
     with pytest.raises(errors.DiditUnavailableError):
         await client.get_decision(SID)
     text = caplog.text
@@ -200,7 +226,8 @@ async def test_rate_limiter_keeps_under_90_percent() -> None:
 async def test_pdf_must_be_a_pdf() -> None:
     with respx.mock:
         respx.get(f"{BASE}/v3/session/{SID}/generate-pdf/").mock(
-            return_value=httpx.Response(200, content=b"<html>", headers={"Content-Type": "text/html"}))
+            return_value=httpx.Response(200, content=b"<html>", headers={"Content-Type": "text/html"})
+        )
         client = make(Sleeps())
         with pytest.raises(errors.DiditError):
             await client.generate_pdf(SID)

@@ -1,4 +1,9 @@
-"""The contract's fixed §5.4 vectors, for the portal's verifier and the sandbox's signer (one module serves both)."""
+"""Fixed webhook-signature vectors, for the portal's verifier and the sandbox's signer (one module serves both).
+
+The payload is the project's own (a non-ASCII name, integral floats, nested arrays); the expected values were
+computed independently with Python ``hmac``, the OpenSSL CLI and Node ``crypto``. Didit's signing rules:
+https://docs.didit.me/integration/webhooks.
+"""
 
 from __future__ import annotations
 
@@ -36,12 +41,12 @@ def _lower(headers: dict[str, str]) -> dict[str, str]:
     return {k.lower(): v for k, v in headers.items()}
 
 
-def test_raw_body_is_the_contract_bytes() -> None:
+def test_raw_body_is_the_vector_bytes() -> None:
     assert len(RAW) == 1004
     assert hashlib.sha256(RAW).hexdigest() == "ddbee5e6078b11fc3c6bf2f13fc4350e34a8cf810959b39745ce8ddd0a980614"
 
 
-def test_v2_message_matches_contract() -> None:
+def test_v2_message_matches_vector() -> None:
     msg = sig.canonical_v2(json.loads(RAW))
     assert len(msg) == 960
     assert len(msg.decode("utf-8")) == 950
@@ -49,7 +54,10 @@ def test_v2_message_matches_contract() -> None:
 
 
 def test_simple_message() -> None:
-    assert sig.simple_message(json.loads(RAW)) == b"1767225600:a1b2c3d4-e5f6-4789-8abc-def012345678:Approved:status.updated"
+    assert (
+        sig.simple_message(json.loads(RAW))
+        == b"1767225600:a1b2c3d4-e5f6-4789-8abc-def012345678:Approved:status.updated"
+    )
 
 
 def test_signer_reproduces_vectors() -> None:
@@ -62,8 +70,11 @@ def test_signer_reproduces_vectors() -> None:
 
 @pytest.mark.parametrize(
     ("enabled", "kind"),
-    [({"allow_v2": True}, sig.SignatureKind.V2), ({"allow_v2": False}, sig.SignatureKind.RAW),
-     ({"allow_v2": False, "allow_raw": False}, sig.SignatureKind.SIMPLE)],
+    [
+        ({"allow_v2": True}, sig.SignatureKind.V2),
+        ({"allow_v2": False}, sig.SignatureKind.RAW),
+        ({"allow_v2": False, "allow_raw": False}, sig.SignatureKind.SIMPLE),
+    ],
 )
 def test_verifier_order(enabled: dict[str, bool], kind: sig.SignatureKind) -> None:
     headers = _lower({**EXPECTED, "X-Timestamp": str(TS)})
@@ -101,6 +112,10 @@ def test_huge_float_uses_python_int_digits() -> None:
 
 @given(st.binary(max_size=300), st.text(max_size=70))
 def test_garbage_never_verifies(body: bytes, signature: str) -> None:
-    headers = {"x-timestamp": str(TS), "x-signature": signature, "x-signature-v2": signature,
-               "x-signature-simple": signature}
+    headers = {
+        "x-timestamp": str(TS),
+        "x-signature": signature,
+        "x-signature-v2": signature,
+        "x-signature-simple": signature,
+    }
     assert not sig.verify(body=body, headers=headers, secret=SECRET, now=TS).ok

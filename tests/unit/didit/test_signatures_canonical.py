@@ -12,8 +12,11 @@ from didit_portal.didit import signatures as sig
 
 SECRET = "whsec_canonical"
 json_values = st.recursive(
-    st.none() | st.booleans() | st.integers(-(10**30), 10**30)
-    | st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**6), 10**6).map(float)
+    st.none()
+    | st.booleans()
+    | st.integers(-(10**30), 10**30)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.integers(-(10**6), 10**6).map(float)
     | st.text(max_size=12),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4),
     max_leaves=20,
@@ -32,15 +35,17 @@ def test_fast_canonical_matches_reference(value: object, ascii_body: bool) -> No
 def test_signed_documents_verify_by_v2(value: dict[str, object]) -> None:
     payload = {**value, "timestamp": int(time.time()), "score": 97.0}
     body, headers = sig.sign_headers(payload, SECRET)
-    result = sig.verify(body=body, headers={k.lower(): v for k, v in headers.items()}, secret=SECRET,
-                        now=time.time())
+    result = sig.verify(body=body, headers={k.lower(): v for k, v in headers.items()}, secret=SECRET, now=time.time())
     assert result.kind is sig.SignatureKind.V2
 
 
 def test_lone_surrogate_cannot_verify_by_v2_but_raw_still_works() -> None:
     body = b'{"webhook_type":"status.updated","name":"\\ud800"}'
-    headers = {"x-timestamp": str(int(time.time())), "x-signature": sig.hmac_hex(SECRET, body),
-               "x-signature-v2": "0" * 64}
+    headers = {
+        "x-timestamp": str(int(time.time())),
+        "x-signature": sig.hmac_hex(SECRET, body),
+        "x-signature-v2": "0" * 64,
+    }
     result = sig.verify(body=body, headers=headers, secret=SECRET, now=time.time())
     assert result.kind is sig.SignatureKind.RAW  # before, canonicalising raised UnicodeEncodeError (a 500)
 
