@@ -33,6 +33,9 @@ export NPM_CONFIG_REGISTRY := $(shell npm config get registry 2>/dev/null)
 endif
 export REFLEX_BUN_PATH := $(BUN)
 
+# Prints the address the portal binds (didit_portal.config: Settings.listen_host).
+LISTEN_HOST := $(BIN)/python -c 'from didit_portal.config import get_settings; print(get_settings().listen_host)'
+
 RUNTIME_STAMP := $(VENV)/.installed-runtime
 DEV_STAMP := $(VENV)/.installed-dev
 
@@ -74,20 +77,23 @@ migrate: venv check-config  ## Bring the database schema up to date (alembic upg
 run: venv bun migrate  ## Install, migrate and run the portal in prod mode on one port (PORT, default 3000).
 	@# The first admin (admin@localhost, random password printed once) only while no staff account exists.
 	$(BIN)/python -m didit_portal users bootstrap-admin
-	echo "==> Building and starting Didit Portal (prod mode, port $(PORT))"
+	# The address to bind: PORTAL_LISTEN_HOST, else loopback in sandbox mode and every interface in live mode.
+	host="$$($(LISTEN_HOST))"
+	ping="$$($(BIN)/python -c 'from didit_portal.config import get_settings; print(get_settings().internal_url)')/ping"
+	echo "==> Building and starting Didit Portal (prod mode, port $(PORT), listening on $$host)"
 	# Announce the URL once the server answers (the build takes a few seconds before that). `$$$$` is this
 	# shell's PID, which `exec` hands to Reflex: the announcer stops as soon as Reflex exits.
 	server=$$$$
 	( while kill -0 "$$server" 2>/dev/null; do
 	    if $(BIN)/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=1)' \
-	        "http://127.0.0.1:$(PORT)/ping" 2>/dev/null; then
+	        "$$ping" 2>/dev/null; then
 	      bar="================================================================"
 	      printf '\n%s\n  Didit Portal is ready:  http://localhost:%s\n%s\n\n' "$$bar" "$(PORT)" "$$bar"
 	      break
 	    fi
 	    sleep 1
 	  done ) &
-	exec $(BIN)/reflex run --env prod --single-port --frontend-port $(PORT)
+	exec $(BIN)/reflex run --env prod --single-port --frontend-port $(PORT) --backend-host "$$host"
 
 dev: venv bun migrate  ## Run with hot reload: pages on PORT, backend on DEV_BACKEND_PORT (default 8000).
 	@echo "==> Starting Didit Portal in dev mode: http://localhost:$(PORT) (backend on port $(DEV_BACKEND_PORT))"
@@ -96,7 +102,7 @@ dev: venv bun migrate  ## Run with hot reload: pages on PORT, backend on DEV_BAC
 	export PORTAL_INTERNAL_URL="$${PORTAL_INTERNAL_URL:-http://127.0.0.1:$(DEV_BACKEND_PORT)}"
 	# ...and the sandbox's hosted pages too: in dev mode the page port serves only Reflex pages.
 	export SANDBOX_PUBLIC_URL="$${SANDBOX_PUBLIC_URL:-http://localhost:$(DEV_BACKEND_PORT)/didit-sandbox}"
-	exec $(BIN)/reflex run --frontend-port $(PORT) --backend-port $(DEV_BACKEND_PORT)
+	exec $(BIN)/reflex run --frontend-port $(PORT) --backend-port $(DEV_BACKEND_PORT) --backend-host "$$($(LISTEN_HOST))"
 
 # --- Quality ------------------------------------------------------------------------------------------------
 

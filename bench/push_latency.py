@@ -57,7 +57,7 @@ from playwright.sync_api import Page, WebSocket, sync_playwright
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from didit_portal.config import EMBEDDED_SANDBOX_WEBHOOK_SECRET  # noqa: E402
+from didit_portal.config import SANDBOX_WEBHOOK_SECRET_FILE  # noqa: E402
 from didit_portal.didit.signatures import sign_headers  # noqa: E402
 from tests.browser.portal.conftest import _PORTAL_SETTINGS, reflex_env  # noqa: E402
 
@@ -237,9 +237,11 @@ def create_link(origin: str, data_dir: Path, workers: int = 1) -> dict[str, str]
 
 
 def send_webhook(
-    client: httpx.Client, origin: str, session_id: str, status: str, created_at: int
+    client: httpx.Client, origin: str, session_id: str, status: str, created_at: int, *, secret: str
 ) -> tuple[float, float]:
     """POST one signed ``status.updated``; returns the wall-clock time (ms) just before sending, and of its 200.
+
+    ``secret`` is the portal's webhook secret: its embedded sandbox's, generated into its data folder.
 
     The body is signed before ``t0`` is taken: only the request itself (and the portal's answer) is timed.
     """
@@ -253,7 +255,7 @@ def send_webhook(
         "status": status,
         "environment": "sandbox",
     }
-    body, headers = sign_headers(payload, EMBEDDED_SANDBOX_WEBHOOK_SECRET)
+    body, headers = sign_headers(payload, secret)
     t0 = time.time() * 1000
     response = client.post(origin + "/api/webhooks/didit", content=body, headers=headers)
     acked = time.time() * 1000
@@ -276,6 +278,7 @@ def measure(
     *,
     browser_tabs: int | None = None,
     warmup: int = 2,
+    secret: str,
 ) -> dict[str, float]:
     """Connect ``pages`` pages to the link (``browser_tabs`` of them Chromium tabs) and time ``rounds`` webhooks.
 
@@ -327,7 +330,7 @@ def measure(
                     tab.evaluate(WATCH, status)
                 for lp in light:
                     lp.arm(status)
-                t0, acked = send_webhook(client, origin, link["session_id"], status, created_at[0])
+                t0, acked = send_webhook(client, origin, link["session_id"], status, created_at[0], secret=secret)
                 seen: list[float] = []
                 tab_frames: list[float] = []
                 for tab in tabs:  # the stamp was taken in the tab: how long this loop takes does not matter
@@ -400,7 +403,16 @@ def main() -> None:
         for pages in args.pages:
             link = create_link(origin, data_dir, args.workers)
             results.append(
-                measure(origin, link, pages, args.rounds, created_at, browser_tabs=browser_tabs, warmup=args.warmup)
+                measure(
+                    origin,
+                    link,
+                    pages,
+                    args.rounds,
+                    created_at,
+                    browser_tabs=browser_tabs,
+                    warmup=args.warmup,
+                    secret=(data_dir / SANDBOX_WEBHOOK_SECRET_FILE).read_text().strip(),
+                )
             )
     print(
         f"{'pages':>5} {'chromium':>8} {'webhooks':>8} {'DOM p50':>8} {'DOM p95':>8} {'DOM max':>8} "

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import stat
 import sys
 from functools import lru_cache
 from pathlib import Path
@@ -22,11 +23,16 @@ from didit_portal import routes
 #: Path under the portal's origin where the embedded Didit sandbox is mounted (same-origin hosted page); the
 #: value lives with every other path in :mod:`didit_portal.routes`, the name stays here for its importers.
 SANDBOX_PREFIX = routes.SANDBOX_PREFIX
-#: The API key the embedded sandbox accepts. Not a secret: the sandbox holds no real data and only listens
-#: where the portal does; real Didit keys come from ``DIDIT_API_KEY``.
-EMBEDDED_SANDBOX_API_KEY = "sbx_local_embedded_key"
-#: The webhook secret shared by the embedded sandbox and the portal when none is configured (sandbox only).
-EMBEDDED_SANDBOX_WEBHOOK_SECRET = "sbx_whsec_embedded_local"  # noqa: S105
+#: Files in the data folder holding the embedded sandbox's API key and webhook secret, generated per installation
+#: on first use (0600): anyone who knew a fixed key could drive the sandbox, and with a fixed secret anyone who
+#: reached the portal could sign webhooks it accepts.
+SANDBOX_API_KEY_FILE = "sandbox_api_key"
+SANDBOX_WEBHOOK_SECRET_FILE = "sandbox_webhook_secret"  # noqa: S105 -- a file name, not a secret
+#: ``PORTAL_SECRET_KEY`` must carry at least this many bytes (256 bits: the HKDF input of every derived key).
+MIN_SECRET_KEY_BYTES = 32
+#: Where the portal listens in sandbox mode unless ``PORTAL_LISTEN_HOST`` says otherwise: this machine only.
+LOOPBACK_HOST = "127.0.0.1"
+_WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})  # noqa: S104 -- names of the wildcard, not a bind
 
 DEFAULT_DATA_DIR = Path(os.environ.get("PORTAL_DATA_DIR", Path(__file__).resolve().parent.parent / "data"))
 
@@ -54,6 +60,13 @@ class Settings(BaseSettings):
     #: several workers without Redis would each keep their own tabs' state, sockets and live-push registry.
     granian_workers: int | None = None
     portal_secret_key: SecretStr | None = None
+    #: The key ``PORTAL_SECRET_KEY`` replaced, during a rotation: still opens what it sealed and finds what it
+    #: hashed (``python -m didit_portal keys rotate`` moves everything to the current key). Any length: an
+    #: installation may be rotating away from a key that was too short.
+    portal_secret_key_previous: SecretStr | None = None
+    #: The address the portal's server binds. Unset: loopback in sandbox mode (the sandbox's own API and its
+    #: generated credentials stay on this machine), every interface in live mode.
+    portal_listen_host: str | None = None
     #: Where people reach the portal (links, QR codes, the embedded sandbox's hosted page). Unset, it follows
     #: ``PORT``: ``make run PORT=4000`` must not hand out links to port 3000.
     public_base_url: str = "http://localhost:3000"
@@ -79,6 +92,8 @@ class Settings(BaseSettings):
     # the validator below normalises the URLs, because assigning a field adds it to ``model_fields_set``.
     _base_url_configured: bool = PrivateAttr(default=False)
     _auth_base_url_configured: bool = PrivateAttr(default=False)
+    # Generated credentials read from the data folder, once per instance (they are on every Didit call's path).
+    _generated: dict[str, str] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _resolve_mode(self) -> Settings:
@@ -99,9 +114,21 @@ class Settings(BaseSettings):
         return self.didit_mode == "sandbox"
 
     @property
+    def listen_host(self) -> str:
+        """The address the server binds: ``PORTAL_LISTEN_HOST``, else loopback in sandbox mode, else all."""
+        if self.portal_listen_host:
+            return self.portal_listen_host
+        return LOOPBACK_HOST if self.is_sandbox else "0.0.0.0"  # noqa: S104 -- live mode serves the network
+
+    @property
     def internal_url(self) -> str:
-        """Origin for the portal's calls to itself (embedded sandbox API, webhook target)."""
-        return (self.portal_internal_url or f"http://127.0.0.1:{self.port}").rstrip("/")
+        """Origin for the portal's calls to itself (embedded sandbox API, webhook target).
+
+        Loopback on ``PORT`` unless the server binds one particular address, which is then the one that answers.
+        """
+        host = self.listen_host
+        host = LOOPBACK_HOST if host in _WILDCARD_HOSTS else (f"[{host}]" if ":" in host else host)
+        return (self.portal_internal_url or f"http://{host}:{self.port}").rstrip("/")
 
     @property
     def effective_base_url(self) -> str:
@@ -119,17 +146,23 @@ class Settings(BaseSettings):
 
     @property
     def api_key(self) -> str:
-        """The key sent as ``x-api-key``; the embedded sandbox's fixed key in sandbox mode without one."""
+        """The key sent as ``x-api-key``: ``DIDIT_API_KEY``, else the embedded sandbox's generated key."""
         if self.didit_api_key is not None:
             return self.didit_api_key.get_secret_value()
-        return EMBEDDED_SANDBOX_API_KEY
+        return self._generated_secret(SANDBOX_API_KEY_FILE, "sbx_")
 
     @property
     def webhook_secret(self) -> str:
-        """The secret webhooks are verified with."""
+        """The secret webhooks are verified with: ``DIDIT_WEBHOOK_SECRET``, else the sandbox's generated one."""
         if self.didit_webhook_secret is not None:
             return self.didit_webhook_secret.get_secret_value()
-        return EMBEDDED_SANDBOX_WEBHOOK_SECRET
+        return self._generated_secret(SANDBOX_WEBHOOK_SECRET_FILE, "sbx_whsec_")
+
+    def _generated_secret(self, name: str, prefix: str) -> str:
+        value = self._generated.get(name)
+        if value is None:
+            value = self._generated[name] = sandbox_credential(self.portal_data_dir, name, prefix)
+        return value
 
     @property
     def db_url(self) -> str:
@@ -140,7 +173,8 @@ class Settings(BaseSettings):
         """Refuse configurations that would silently run unsafe.
 
         Raises:
-            ConfigError: Live mode without a webhook secret or API key; several workers without Redis.
+            ConfigError: Live mode without a webhook secret or API key; several workers without Redis; a
+                ``PORTAL_SECRET_KEY`` shorter than 32 bytes; a key file other users can read.
         """
         if self.didit_mode == "live" and self.didit_webhook_secret is None:
             raise ConfigError(
@@ -154,16 +188,50 @@ class Settings(BaseSettings):
                 f"GRANIAN_WORKERS={self.granian_workers} needs REDIS_URL: without Redis each worker keeps its own "
                 "pages' state, and live updates would miss the pages connected to the other workers."
             )
+        self.ensure_data_dir()
+        self.secret_key()  # too short, or a key file open to other users: refused here, in one line
+        if self.is_sandbox:
+            _ = self.api_key, self.webhook_secret  # generated now, or refused if their files are open to others
+
+    def ensure_data_dir(self) -> Path:
+        """Create the data folder private to this user (0700), or tighten an existing one to 0700.
+
+        Returns:
+            The data folder.
+        """
+        return private_dir(self.portal_data_dir)
 
     def secret_key(self) -> bytes:
         """Return ``PORTAL_SECRET_KEY``, generating and storing one in the data folder on first run.
 
         Returns:
-            The key as bytes (at least 32 bytes of entropy when generated).
+            The key as bytes (48 random bytes, URL-safe base64, when generated).
+
+        Raises:
+            ConfigError: The configured key is shorter than :data:`MIN_SECRET_KEY_BYTES`, or the key file is
+                open to other users.
         """
         if self.portal_secret_key is not None:
-            return self.portal_secret_key.get_secret_value().encode("utf-8")
+            key = self.portal_secret_key.get_secret_value().encode("utf-8")
+            if len(key) < MIN_SECRET_KEY_BYTES:
+                raise ConfigError(
+                    f"PORTAL_SECRET_KEY has {len(key)} bytes; it needs at least {MIN_SECRET_KEY_BYTES} random bytes "
+                    "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')."
+                )
+            return key
+        private_dir(self.portal_data_dir)
         return _load_or_create_key(self.portal_data_dir / "secret_key")
+
+    def secret_keys(self) -> tuple[bytes, ...]:
+        """The current key, then ``PORTAL_SECRET_KEY_PREVIOUS`` when set: what ``configure_keys`` takes.
+
+        Returns:
+            ``(current, *previous)``.
+        """
+        previous = self.portal_secret_key_previous
+        if previous is None or not previous.get_secret_value():
+            return (self.secret_key(),)
+        return (self.secret_key(), previous.get_secret_value().encode("utf-8"))
 
 
 def _strip_v3(url: str) -> str:
@@ -173,21 +241,86 @@ def _strip_v3(url: str) -> str:
     return url[: -len("/v3")] if url.endswith("/v3") else url
 
 
-def _load_or_create_key(path: Path) -> bytes:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def private_dir(path: Path) -> Path:
+    """Create ``path`` (and its parents) as 0700, or take group and other permissions off an existing one.
+
+    The explicit mode, not the process umask: a umask set here would also change what Reflex and bun write
+    (``.web/``) and what tests and the CLI create, and the folder alone already keeps other users out of
+    everything in it, whatever mode a file inside was created with.
+
+    Args:
+        path: The folder.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        ConfigError: The folder is open to others and this user may not change that.
+    """
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        try:
+            path.chmod(mode & 0o700)
+        except OSError as exc:  # not ours to change: say what to do instead of starting with it open
+            raise ConfigError(
+                f"{path} is open to other users and cannot be changed ({exc.strerror}): run "
+                f"`chmod 700 {path}` as its owner."
+            ) from None
+    return path
+
+
+def _read_private(path: Path) -> bytes:
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & 0o077:
+        raise ConfigError(f"{path} is open to other users (mode {mode:o}): run `chmod 600 {path}`, then start again.")
+    value = path.read_bytes().strip()
+    if not value:
+        raise ConfigError(f"{path} is empty: restore it from a backup (or delete it if nothing was ever stored).")
+    return value
+
+
+def _load_or_create_key(path: Path, new: bytes | None = None) -> bytes:
     try:
-        return path.read_bytes().strip()
+        return _read_private(path)
     except FileNotFoundError:
         pass
-    key = secrets.token_urlsafe(48).encode("ascii")
-    # O_EXCL: two workers starting together must not each write a different key.
+    # Written to a private temporary file, then linked into place: link() fails when the name exists (O_EXCL's
+    # guarantee, so two workers starting together never each keep a different key) and, unlike O_EXCL on the
+    # final name, a reader never sees the file before its content is there.
+    key = new or secrets.token_urlsafe(48).encode()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes().strip()
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(key)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(key)
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return _read_private(path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return key
+
+
+def sandbox_credential(data_dir: Path, name: str, prefix: str) -> str:
+    """Read (or generate, on first use) one of the embedded sandbox's credentials from the data folder.
+
+    Args:
+        data_dir: The portal's data folder.
+        name: :data:`SANDBOX_API_KEY_FILE` or :data:`SANDBOX_WEBHOOK_SECRET_FILE`.
+        prefix: What a generated value starts with (``sbx_``, ``sbx_whsec_``), to recognise it.
+
+    Returns:
+        The credential (256 random bits after the prefix).
+
+    Raises:
+        ConfigError: The file is open to other users, or empty.
+    """
+    private_dir(data_dir)
+    return _load_or_create_key(data_dir / name, (prefix + secrets.token_urlsafe(32)).encode()).decode()
 
 
 @lru_cache(maxsize=1)

@@ -7,6 +7,8 @@ transactions in a worker thread, so the event loop never blocks, and the same co
 from __future__ import annotations
 
 import contextlib
+import os
+import stat
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -53,6 +55,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def private_sqlite_file(path: Path) -> None:
+    """Make a SQLite database file readable by this user only (0600), before SQLite opens it.
+
+    SQLite creates the ``-wal`` and ``-shm`` files with the database file's own permissions, so a 0600 database
+    keeps all three private, whatever the process umask. A new file's folder is created 0700; an existing
+    database (and its companions) is tightened to 0600 if it was left open to others.
+
+    Args:
+        path: The database file.
+    """
+    if not path.parent.exists():
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # an empty file is an empty database
+    except FileExistsError:
+        for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+            with contextlib.suppress(FileNotFoundError):
+                if stat.S_IMODE(name.stat().st_mode) & 0o077:
+                    name.chmod(0o600)
+
+
 def make_engine(url: str) -> Engine:
     """Create an engine with the project's connection settings.
 
@@ -60,13 +83,14 @@ def make_engine(url: str) -> Engine:
         url: SQLAlchemy URL (``sqlite:///path`` or ``postgresql+psycopg://...``).
 
     Returns:
-        A new engine. SQLite files get WAL mode and a busy timeout on every connection.
+        A new engine. SQLite files are made private (:func:`private_sqlite_file`) and get WAL mode and a busy
+        timeout on every connection.
     """
     url = normalise_url(url)
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            private_sqlite_file(Path(parsed.database))
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine

@@ -67,6 +67,7 @@ _EN: Final[dict[str, str]] = {
     "share.status.expired": "The code expired: here is a fresh one.",
     "share.status.unknown": "Preparing…",
     "share.refreshing": "Refreshing the code…",
+    "share.too_many_tabs": "This link is open in many tabs: this one does not update by itself. Reload it later.",
 }
 
 _ES: Final[dict[str, str]] = {
@@ -125,6 +126,9 @@ _ES: Final[dict[str, str]] = {
     "share.status.expired": "El código caducó: aquí tienes uno nuevo.",
     "share.status.unknown": "Preparando…",
     "share.refreshing": "Renovando el código…",
+    "share.too_many_tabs": (
+        "Este enlace está abierto en muchas pestañas: esta no se actualiza sola. Recárgala más tarde."
+    ),
 }
 
 #: Plain words for Auth + Data scopes (https://docs.didit.me/auth-and-data/data-transfer/user-scopes), per language.

@@ -1,7 +1,8 @@
 """Storage: plain SQLModel tables (no ``rx.Model``), timezone-aware timestamps, indexes for every filter.
 
 Secrets and personal data (session tokens and URLs, metadata, decisions, raw webhook bodies, shared user data)
-are encrypted at rest (:mod:`didit_portal.security`); the columns pages filter and sort on (status, workflow,
+are encrypted at rest (:mod:`didit_portal.security`), each value bound to its table, column and row
+(:mod:`didit_portal.row_sealing`); the columns pages filter and sort on (status, workflow,
 vendor_data, created_at, session_number) stay in the clear and indexed.
 """
 
@@ -15,6 +16,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from didit_portal import row_sealing  # noqa: F401 -- binds every encrypted column to its row (ORM hooks)
 from didit_portal.security import EncryptedJSON, EncryptedText
 
 
@@ -170,6 +172,8 @@ class ApiToken(SQLModel, table=True):
     token_hash: str = Field(max_length=64, unique=True)
     #: First characters of the token, to recognise it in listings.
     prefix: str = Field(max_length=16)
+    #: Space-separated scopes the token was granted (``services/access/api_tokens.py:SCOPES``); empty grants none.
+    scopes: str = Field(default="", max_length=200)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     last_used_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     revoked_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
@@ -185,6 +189,9 @@ class VerificationLink(SQLModel, table=True):
     id: str = Field(primary_key=True, max_length=36)
     #: Keyed hash of the URL token (>= 128 bits); the token itself is never stored.
     token_hash: str = Field(max_length=64, unique=True)
+    #: Keyed hash of the token the link had before the last ``keys rotate`` (URLs already handed out keep
+    #: working; see ``services/links/tokens.py``).
+    prior_token_hash: str | None = Field(default=None, max_length=64, index=True)
     vendor_data: str = Field(max_length=255)
     workflow_id: str = Field(max_length=36)
     #: The Didit session the link currently shows ("start again" replaces it).
@@ -207,6 +214,8 @@ class ShareLink(SQLModel, table=True):
 
     id: str = Field(primary_key=True, max_length=36)
     token_hash: str = Field(max_length=64, unique=True)
+    #: As ``VerificationLink.prior_token_hash``.
+    prior_token_hash: str | None = Field(default=None, max_length=64, index=True)
     vendor_data: str | None = Field(default=None, index=True, max_length=255)
     scope: str = Field(max_length=500)
     data_session_id: str | None = Field(default=None, foreign_key="data_transfer_session.session_id", max_length=64)
@@ -230,11 +239,36 @@ class StaffUser(SQLModel, table=True):
     totp_enabled: bool = Field(default=False)
     #: The RFC 6238 time step of the last code accepted: a code is good once (no replay within its window).
     totp_last_step: int | None = Field(default=None, sa_type=BigInteger)
+    #: Consecutive wrong passwords (audit detail; the throttle, not this count, slows guessing down).
     failed_logins: int = Field(default=0)
+    #: Wrong second-factor codes since the last accepted one; a correct password never resets it.
+    totp_failures: int = Field(default=0)
+    #: Set by too many wrong second-factor codes (``users unlock`` clears it).
     locked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+    #: The account must choose a new password before it may do anything else (the first admin's printed one).
+    must_change_password: bool = Field(default=False)
     created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     last_login_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
     disabled_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
+
+
+class SigninThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per bucket (a client address, an (account, address) pair, or all of them).
+
+    Kept in the database so every worker and instance sees the same counts. Keys are keyed hashes
+    (``security.lookup_hash``): no address or email is stored here.
+    """
+
+    __tablename__ = "signin_throttle"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    #: ``<scope>:<keyed hash>`` (``global`` alone for the global budget).
+    key: str = Field(primary_key=True, max_length=80)
+    #: Keyed hash of the account's email for (account, address) buckets, so ``users unlock`` finds them.
+    account_hash: str | None = Field(default=None, index=True, max_length=64)
+    failures: int = Field(default=0)
+    last_failure_at: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), index=True, nullable=True))
+    #: No attempt in this bucket is checked (or hashed) before this time.
+    blocked_until: datetime | None = Field(default=None, sa_column=Column(UTCDateTime(), nullable=True))
 
 
 class StaffSession(SQLModel, table=True):
@@ -270,6 +304,9 @@ class AuditLog(SQLModel, table=True):
     ip: str | None = Field(default=None, max_length=64)
     prev_hash: str = Field(max_length=64)
     hash: str = Field(max_length=64, unique=True)
+    #: How ``hash`` was computed: None for rows written before the keyed chain (plain SHA-256), 2 for
+    #: HMAC-SHA256 under a key derived from ``PORTAL_SECRET_KEY`` (``services/audit/chain.py``).
+    chain_version: int | None = Field(default=None)
 
 
 class SessionNote(SQLModel, table=True):
@@ -313,3 +350,29 @@ class AppSetting(SQLModel, table=True):
     value: Any = Field(default=None, sa_type=JSON)
     updated_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
     updated_by: int | None = Field(default=None)
+
+
+class DiditWorkflow(SQLModel, table=True):
+    """A workflow of the connected Didit account, as ``GET /v3/workflows/`` last listed it (``services/workflows``).
+
+    A local record, kept by the hourly sync: the admin pages and the per-purpose defaults read it instead of asking
+    Didit on every page load. Rows Didit no longer lists are removed by the next sync.
+    """
+
+    __tablename__ = "didit_workflow"  # pyright: ignore[reportAssignmentType] -- SQLModel declares it as declared_attr
+
+    #: Didit's workflow id (``uuid``).
+    workflow_id: str = Field(primary_key=True, max_length=36)
+    label: str = Field(max_length=255)
+    #: ``kyc``, ``adaptive_age_verification``, … (Didit may send none).
+    workflow_type: str | None = Field(default=None, max_length=64)
+    #: Feature names in execution order (``["OCR", "LIVENESS", …]``).
+    features: Any = Field(default=None, sa_type=JSON)
+    #: Didit's own default (used for sessions created without a workflow id).
+    is_default: bool = Field(default=False)
+    is_archived: bool = Field(default=False)
+    version: int | None = Field(default=None)
+    #: First seen by a sync.
+    created_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+    #: Last listed by Didit.
+    synced_at: datetime = Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))

@@ -146,3 +146,17 @@ def login_url(next_path: str | None = None, *, step: str | None = None, error: s
     if next_path is not None and next_path != ADMIN:
         query.append(f"next={quote(next_path, safe='/')}")
     return LOGIN + ("?" + "&".join(query) if query else "")
+
+
+# ---- Staff account (issue 10) -----------------------------------------------------------------------------------
+
+#: A staff member's own account: change password (every staff role).
+ADMIN_ACCOUNT: Final = "/admin/account"
+#: ``POST``: current + new password → password changed, the user's other sessions ended, a new session.
+API_AUTH_PASSWORD: Final = f"{API_AUTH}/password"
+
+
+# ---- Admin console (issue 11) -----------------------------------------------------------------------------------
+
+#: The Didit account's workflows: sync, create from Didit's templates, defaults per purpose (admins).
+ADMIN_WORKFLOWS: Final = "/admin/workflows"

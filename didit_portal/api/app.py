@@ -33,6 +33,10 @@ log = logging.getLogger(__name__)
 def embedded_sandbox_config(settings: Settings) -> object:
     """Build the embedded sandbox's configuration from the portal settings.
 
+    Its API key and webhook secret are the installation's own, generated into the data folder on first use
+    (``Settings.api_key``, ``Settings.webhook_secret``): the sandbox's ``/v3`` routes and its control API accept
+    only that key, and the portal accepts only webhooks signed with that secret.
+
     Args:
         settings: Portal settings.
 
@@ -64,7 +68,7 @@ def build_api(settings: Settings | None = None) -> Starlette:
         :func:`auth_routes.install`).
     """
     settings = settings or get_settings()
-    configure_keys(settings.secret_key())
+    configure_keys(*settings.secret_keys())  # the previous key too, during a rotation
     engine = get_engine(settings.db_url)
     processor = InboxProcessor(engine)
     committer = GroupCommitter(engine, on_committed=processor.wake)
@@ -101,6 +105,7 @@ def build_api(settings: Settings | None = None) -> Starlette:
     api.state.committer = committer
     api.state.processor = processor
     api.state.engine = engine
+    api.state.data_dir = settings.portal_data_dir
     return api
 
 

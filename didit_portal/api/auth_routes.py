@@ -5,13 +5,18 @@
 ``POST /api/auth/totp/enrol``  :func:`totp_enrol`   confirm a new TOTP secret with one code → TOTP on, new session
 ``GET  /api/auth/totp/setup``  :func:`totp_setup`   the pending secret as a QR code (SVG), for a signed-in or
                                                     pending user
+``POST /api/auth/password``    :func:`password`     current + new password → password changed, every session of
+                                                    the user ended, a new one started
 ``POST /api/auth/logout``      :func:`logout`       end the session on the server, clear the cookie
 ``GET  /api/auth/me``          :func:`me`           who the cookie belongs to (``401`` when not fully signed in)
 
 Forms (the login page posts natively) get ``303`` redirects; JSON requests (``Content-Type: application/json``)
-get JSON answers. The cookie is ``HttpOnly; SameSite=Strict; Path=/`` (+ ``Secure`` when ``PUBLIC_BASE_URL`` is
-https). CSRF: besides SameSite, each POST must carry an ``Origin`` (or ``Referer``) that is the portal's own
-origin or ``PUBLIC_BASE_URL``'s. Every login renews the token, so a token planted before sign-in is worthless.
+get JSON answers; a sign-in the throttle refuses gets ``429`` with ``Retry-After`` (forms: back to the page,
+which says to wait). The cookie is ``HttpOnly; SameSite=Strict; Path=/``; when ``PUBLIC_BASE_URL`` is https it is
+also ``Secure`` and named ``__Host-didit_portal_session``. CSRF: besides SameSite, each POST must carry an
+``Origin`` (or ``Referer``) that is the portal's own origin or ``PUBLIC_BASE_URL``'s. Every login renews the
+token, so a token planted before sign-in is worthless. Bodies are read in chunks and refused with ``413`` as soon
+as they pass :data:`~didit_portal.api.auth_http.MAX_BODY`, whatever ``Content-Length`` said.
 
 The handlers are module-level; the settings and database they use are an :class:`AuthContext` in the app's
 state, put there by :func:`install`.
@@ -20,28 +25,26 @@ state, put there by :func:`install`.
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
-from urllib.parse import urlsplit
 
 from sqlalchemy.engine import Engine
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from didit_portal import routes
+from didit_portal.api.auth_http import BodyTooLargeError, allowed_origin, answer, clear_cookie, set_cookie
+from didit_portal.api.auth_http import client_ip as _ip
+from didit_portal.api.auth_http import form_fields as _fields
 from didit_portal.config import Settings
 from didit_portal.services.access import signin
 from didit_portal.services.access import signin_steps as steps
-from didit_portal.services.access.signin import COOKIE_NAME, GENERIC_ERROR
+from didit_portal.services.access.signin import GENERIC_ERROR, THROTTLED_ERROR
 
-#: Bodies larger than this are refused before parsing (a sign-in form is tiny).
-MAX_BODY = 16 * 1024
-_FORM_FIELDS = ("email", "password", "totp", "code", "next")
+__all__ = ["ROUTES", "AuthContext", "allowed_origin", "auth_app", "install"]
 
 
 @dataclass(frozen=True)
@@ -61,91 +64,8 @@ def _context(request: Request) -> AuthContext:
     return request.app.state.staff_auth
 
 
-def _origin_of(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}".lower() if parts.scheme and parts.netloc else ""
-
-
-def _request_origin(request: Request) -> str | None:
-    origin = request.headers.get("origin")
-    if origin and origin != "null":
-        return origin.lower().rstrip("/")
-    referer = request.headers.get("referer")
-    return _origin_of(referer) or None if referer else None
-
-
-def allowed_origin(request: Request, settings: Settings) -> str | None:
-    """The request's origin when it is the portal's own (CSRF check), else None.
-
-    Args:
-        request: The incoming POST.
-        settings: Portal settings (``PUBLIC_BASE_URL``).
-
-    Returns:
-        The origin (scheme://host[:port]) to redirect back to, or None to refuse the request.
-    """
-    origin = _request_origin(request)
-    if origin is None:
-        return None
-    host = request.headers.get("host", "").lower()
-    if origin == _origin_of(settings.public_base_url) or urlsplit(origin).netloc == host:
-        return origin
-    return None
-
-
-async def _fields(request: Request) -> dict[str, str]:
-    body = await request.body()
-    if len(body) > MAX_BODY:
-        return {}
-    if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            data = json.loads(body or b"{}")
-        except ValueError:
-            return {}
-        if not isinstance(data, dict):
-            return {}
-        return {k: str(v) for k, v in data.items() if k in _FORM_FIELDS and isinstance(v, str | int)}  # pyright: ignore[reportUnknownVariableType]
-    form = await request.form()
-    return {k: v for k, v in form.items() if k in _FORM_FIELDS and isinstance(v, str)}
-
-
-def _wants_json(request: Request) -> bool:
-    return request.headers.get("content-type", "").startswith("application/json")
-
-
-def _ip(request: Request) -> str | None:
-    return request.client.host if request.client else None
-
-
-def _set_cookie(response: Response, token: str, settings: Settings) -> None:
-    response.set_cookie(
-        COOKIE_NAME,
-        token,
-        max_age=int(signin.ABSOLUTE_TIMEOUT.total_seconds()),
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=settings.public_base_url.lower().startswith("https://"),
-    )
-
-
-def _clear_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(
-        COOKIE_NAME,
-        path="/",
-        httponly=True,
-        samesite="strict",
-        secure=settings.public_base_url.lower().startswith("https://"),
-    )
-
-
-def _answer(request: Request, origin: str, *, ok: bool, path: str, error: str = "", status: int = 200) -> Response:
-    if _wants_json(request):
-        body: dict[str, Any] = {"ok": ok, "next": path}
-        if error:
-            body["error"] = error
-        return JSONResponse(body, status_code=status if not ok else 200, headers={"Cache-Control": "no-store"})
-    return RedirectResponse(origin + path, status_code=303, headers={"Cache-Control": "no-store"})
+def _token(request: Request) -> str | None:
+    return request.cookies.get(signin.cookie_name(_context(request).settings.public_base_url))
 
 
 def _forbidden() -> Response:
@@ -170,7 +90,10 @@ def same_origin(handler: _OriginHandler) -> Callable[[Request], Awaitable[Respon
         origin = allowed_origin(request, _context(request).settings)
         if origin is None:
             return _forbidden()
-        return await handler(request, origin)
+        try:
+            return await handler(request, origin)
+        except BodyTooLargeError:
+            return JSONResponse({"ok": False, "error": "request body too large"}, status_code=413)
 
     return endpoint
 
@@ -189,53 +112,47 @@ async def login(request: Request, origin: str) -> Response:
     ctx = _context(request)
     fields = await _fields(request)
     next_path = signin.safe_next(fields.get("next"))
-    token, outcome = await run_in_threadpool(
-        steps.login, ctx.engine, fields, request.cookies.get(COOKIE_NAME), _ip(request)
-    )
-    if token is None:
-        response = _answer(
-            request, origin, ok=False, path=routes.login_url(next_path, error="1"), error=GENERIC_ERROR, status=401
-        )
-        _clear_cookie(response, ctx.settings)
+    result = await run_in_threadpool(steps.login, ctx.engine, fields, _token(request), _ip(request))
+    if result.token is None:
+        response = _refused(request, origin, next_path, result)
+        clear_cookie(response, ctx.settings)
         return response
-    path = next_path if outcome == "ok" else routes.login_url(next_path, step=outcome)
-    response = _answer(
-        request,
-        origin,
-        ok=outcome == "ok",
-        path=path,
-        error="" if outcome == "ok" else f"{outcome}_required",
-        status=401,
+    return _signed_in(request, origin, next_path, result)
+
+
+def _refused(request: Request, origin: str, next_path: str, result: steps.StepResult) -> Response:
+    if result.outcome == "throttled":
+        path = routes.login_url(next_path, error="wait")
+        return answer(
+            request, origin, ok=False, path=path, error=THROTTLED_ERROR, status=429, retry_after=result.retry_after
+        )
+    return answer(
+        request, origin, ok=False, path=routes.login_url(next_path, error="1"), error=GENERIC_ERROR, status=401
     )
-    _set_cookie(response, token, ctx.settings)
+
+
+def _signed_in(request: Request, origin: str, next_path: str, result: steps.StepResult) -> Response:
+    # A session that still owes a step (a code, TOTP set-up, a new password) goes to the login page's form for it.
+    assert result.token is not None
+    done = result.outcome == "ok"
+    path = next_path if done else routes.login_url(next_path, step=result.outcome)
+    error = "" if done else f"{result.outcome}_required"
+    response = answer(request, origin, ok=done, path=path, error=error, status=401)
+    set_cookie(response, result.token, _context(request).settings)
     return response
 
 
 async def _second_step(request: Request, origin: str, *, enrol: bool) -> Response:
-    ctx = _context(request)
     fields = await _fields(request)
     next_path = signin.safe_next(fields.get("next"))
-    token = await run_in_threadpool(
-        steps.second_step,
-        ctx.engine,
-        request.cookies.get(COOKIE_NAME),
-        fields.get("code") or fields.get("totp") or "",
-        _ip(request),
-        enrol=enrol,
+    code = fields.get("code") or fields.get("totp") or ""
+    result = await run_in_threadpool(
+        steps.second_step, _context(request).engine, _token(request), code, _ip(request), enrol=enrol
     )
-    if token is None:
-        step = "enrol" if enrol else "totp"
-        return _answer(
-            request,
-            origin,
-            ok=False,
-            path=routes.login_url(next_path, step=step, error="1"),
-            error="code not accepted",
-            status=401,
-        )
-    response = _answer(request, origin, ok=True, path=next_path)
-    _set_cookie(response, token, ctx.settings)
-    return response
+    if result.token is None:
+        path = routes.login_url(next_path, step="enrol" if enrol else "totp", error="1")
+        return answer(request, origin, ok=False, path=path, error="code not accepted", status=401)
+    return _signed_in(request, origin, next_path, result)
 
 
 @same_origin
@@ -266,6 +183,47 @@ async def totp_enrol(request: Request, origin: str) -> Response:
     return await _second_step(request, origin, enrol=True)
 
 
+#: The JSON status of each refusal of a password change (the pages map the codes to fixed messages).
+_PASSWORD_ERRORS = {"current": 401, "short": 400, "same": 400, "throttled": 429}
+
+
+@same_origin
+async def password(request: Request, origin: str) -> Response:
+    """``POST /api/auth/password``: change the signed-in user's password (current one required).
+
+    Every session of the user ends and a new one starts (a new cookie). From the account page the answer goes
+    back there (``?changed=1`` or ``?error=…``); for the forced change of a first sign-in, on to ``next`` (or back
+    to the login page's form).
+
+    Args:
+        request: The form or JSON post (``current_password``, ``new_password``, ``next``).
+        origin: The request's checked origin.
+
+    Returns:
+        A redirect (form) or JSON answer.
+    """
+    fields = await _fields(request)
+    next_path = signin.safe_next(fields.get("next"))
+    result = await run_in_threadpool(
+        steps.change_password, _context(request).engine, _token(request), fields, _ip(request)
+    )
+    if result.outcome == "denied":
+        return answer(request, origin, ok=False, path=routes.login_url(routes.ADMIN_ACCOUNT), status=401)
+    if result.token is not None:
+        path = next_path if result.forced else f"{routes.ADMIN_ACCOUNT}?changed=1"
+        response = answer(request, origin, ok=True, path=path)
+        set_cookie(response, result.token, _context(request).settings)
+        return response
+    code = "wait" if result.outcome == "throttled" else result.outcome
+    back = (
+        routes.login_url(next_path, step="change", error=code)
+        if result.forced
+        else f"{routes.ADMIN_ACCOUNT}?error={code}"
+    )
+    status = _PASSWORD_ERRORS.get(result.outcome, 400)
+    return answer(request, origin, ok=False, path=back, error=code, status=status, retry_after=result.retry_after)
+
+
 @same_origin
 async def logout(request: Request, origin: str) -> Response:
     """``POST /api/auth/logout``: end the session on the server and clear the cookie.
@@ -278,9 +236,9 @@ async def logout(request: Request, origin: str) -> Response:
         A redirect (form) or JSON answer to the login page.
     """
     ctx = _context(request)
-    await run_in_threadpool(steps.end_session, ctx.engine, request.cookies.get(COOKIE_NAME), _ip(request))
-    response = _answer(request, origin, ok=True, path=routes.LOGIN)
-    _clear_cookie(response, ctx.settings)
+    await run_in_threadpool(steps.end_session, ctx.engine, _token(request), _ip(request))
+    response = answer(request, origin, ok=True, path=routes.LOGIN)
+    clear_cookie(response, ctx.settings)
     return response
 
 
@@ -293,7 +251,7 @@ async def totp_setup(request: Request) -> Response:
     Returns:
         The SVG, or 404 when the cookie's user has no enrolment in progress.
     """
-    body = await run_in_threadpool(steps.pending_qr, _context(request).engine, request.cookies.get(COOKIE_NAME))
+    body = await run_in_threadpool(steps.pending_qr, _context(request).engine, _token(request))
     if body is None:
         return JSONResponse({"ok": False, "error": "no enrolment in progress"}, status_code=404)
     return Response(
@@ -310,7 +268,7 @@ async def me(request: Request) -> Response:
     Returns:
         ``{ok, email, role}``, or 401 ``{ok: false}`` when not fully signed in.
     """
-    principal = await run_in_threadpool(steps.signed_in, _context(request).engine, request.cookies.get(COOKIE_NAME))
+    principal = await run_in_threadpool(steps.signed_in, _context(request).engine, _token(request))
     if principal is None:
         return JSONResponse({"ok": False}, status_code=401, headers={"Cache-Control": "no-store"})
     return JSONResponse(
@@ -325,6 +283,7 @@ ROUTES: list[BaseRoute] = [
     Route(routes.API_AUTH_TOTP, totp_verify, methods=["POST"]),
     Route(routes.API_AUTH_TOTP_ENROL, totp_enrol, methods=["POST"]),
     Route(routes.API_AUTH_TOTP_SETUP, totp_setup, methods=["GET"]),
+    Route(routes.API_AUTH_PASSWORD, password, methods=["POST"]),
     Route(routes.API_AUTH_LOGOUT, logout, methods=["POST"]),
 ]
 

@@ -5,6 +5,7 @@ Commands:
     tokens      Business-API bearer tokens: create --name N (printed once), list, revoke --name N.
     users       Staff accounts: create, list, disable, bootstrap-admin, require-totp (see cli/staff.py).
     audit       verify [--anchor ID:HASH] | anchor: check the audit trail's hash chain, print its anchor.
+    keys        rotate: re-encrypt and re-hash every row under PORTAL_SECRET_KEY (see cli/keys.py).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 
+from didit_portal.cli import keys as cli_keys
 from didit_portal.cli import staff as cli_staff
 from didit_portal.cli import tokens as cli_tokens
 from didit_portal.config import startup_check
@@ -28,7 +30,7 @@ from didit_portal.services.inbox.reconcile import reconcile
 
 async def _reconcile(silence_minutes: float, limit: int) -> dict[str, int]:
     settings = startup_check()
-    configure_keys(settings.secret_key())
+    configure_keys(*settings.secret_keys())
     async with client_from_settings() as client:
         report = await reconcile(get_engine(), client, silence=timedelta(minutes=silence_minutes), limit=limit)
     return {
@@ -62,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rec.add_argument("--limit", type=int, default=100, help="maximum sessions per run (default 100)")
     cli_tokens.add_parser(sub)
     cli_staff.add_parsers(sub)
+    cli_keys.add_parser(sub)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
 
@@ -73,6 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cli_tokens.run(args)
     if args.command in ("users", "audit"):
         return cli_staff.run(args)
+    if args.command == "keys":
+        return cli_keys.run(args)
     return 2
 
 

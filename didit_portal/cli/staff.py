@@ -3,7 +3,9 @@
 users create --email E --password P --role admin|reviewer|viewer   (or --password-stdin)
 users list
 users disable --email E
-users bootstrap-admin        only when no staff user exists: admin@localhost with a random password, printed once
+users unlock --email E       lift the account's second-factor lock and its sign-in throttle (audited)
+users bootstrap-admin        only when no staff user exists: admin@localhost with a random password, printed once;
+                             it must be changed at the first sign-in (and TOTP set up where required)
 users require-totp on|off    the admin setting that requires a TOTP second factor for everyone
 audit verify [--anchor ID:HASH]
                              exit 0 and the number of rows when the chain holds; 1 and the first bad id otherwise
@@ -21,10 +23,12 @@ from sqlmodel import col, select
 
 from didit_portal.config import startup_check
 from didit_portal.db import get_engine, writing
-from didit_portal.models import StaffUser
+from didit_portal.models import StaffUser, utcnow
 from didit_portal.security import configure_keys
 from didit_portal.services import audit, settings_store
 from didit_portal.services.access import accounts as auth
+from didit_portal.services.access import lockout
+from didit_portal.services.audit import anchors as audit_anchors
 
 BOOTSTRAP_EMAIL = "admin@localhost"
 
@@ -35,7 +39,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     Args:
         sub: The main parser's subcommands.
     """
-    users = sub.add_parser("users", help="staff accounts (create, list, disable, bootstrap-admin, require-totp)")
+    users = sub.add_parser(
+        "users", help="staff accounts (create, list, disable, unlock, bootstrap-admin, require-totp)"
+    )
     actions = users.add_subparsers(dest="users_command", required=True)
     create = actions.add_parser("create", help="create a staff account")
     create.add_argument("--email", required=True)
@@ -50,7 +56,12 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     actions.add_parser("list", help="list staff accounts")
     disable = actions.add_parser("disable", help="disable an account and end its sessions")
     disable.add_argument("--email", required=True)
-    actions.add_parser("bootstrap-admin", help=f"create {BOOTSTRAP_EMAIL} with a random password if no user exists")
+    unlock = actions.add_parser("unlock", help="lift an account's second-factor lock and sign-in throttle")
+    unlock.add_argument("--email", required=True)
+    actions.add_parser(
+        "bootstrap-admin",
+        help=f"create {BOOTSTRAP_EMAIL} with a random password (to change at first sign-in) if no user exists",
+    )
     totp = actions.add_parser("require-totp", help="require a TOTP second factor for every staff member")
     totp.add_argument("value", choices=("on", "off"))
 
@@ -80,6 +91,7 @@ def _users(args: argparse.Namespace) -> int:
         print(json.dumps(result))
         return 0
     if command == "list":
+        now = utcnow()
         with writing(engine) as db:
             rows = [
                 {
@@ -88,29 +100,39 @@ def _users(args: argparse.Namespace) -> int:
                     "role": u.role,
                     "totp": u.totp_enabled,
                     "disabled": u.disabled_at is not None,
+                    "locked": u.locked_until is not None and u.locked_until > now,
+                    "must_change_password": u.must_change_password,
                     "last_login_at": u.last_login_at.isoformat() if u.last_login_at else None,
                 }
                 for u in db.exec(select(StaffUser).order_by(col(StaffUser.id)))
             ]
         print(json.dumps(rows, indent=2))
         return 0
-    if command == "disable":
+    if command in ("disable", "unlock"):
         with writing(engine) as db:
-            found = auth.disable_user(db, email=args.email)
+            change = auth.disable_user if command == "disable" else lockout.unlock_user
+            found = change(db, email=args.email)
         return 0 if found else _err("no staff user with that email")
     if command == "bootstrap-admin":
-        password = secrets.token_urlsafe(18)
-        with writing(engine) as db:
-            if auth.count_users(db) > 0:
-                print("Staff accounts exist: no account created.", file=sys.stderr)
-                return 0
-            auth.create_user(db, email=BOOTSTRAP_EMAIL, password=password, role="admin")
-        print(f"Created the first admin: {BOOTSTRAP_EMAIL}")
-        print(f"Password (shown once, store it now): {password}")
-        return 0
+        return _bootstrap_admin()
     with writing(engine) as db:  # require-totp
         auth.set_totp_required(db, value=args.value == "on", actor=None)
     print(json.dumps({settings_store.REQUIRE_TOTP: args.value == "on"}))
+    return 0
+
+
+def _bootstrap_admin() -> int:
+    # The password is printed because it is the only way in; it cannot become the long-term one: the account can
+    # do nothing but change it at its first sign-in.
+    password = secrets.token_urlsafe(18)
+    with writing(get_engine()) as db:
+        if auth.count_users(db) > 0:
+            print("Staff accounts exist: no account created.", file=sys.stderr)
+            return 0
+        auth.create_user(db, email=BOOTSTRAP_EMAIL, password=password, role="admin", must_change_password=True)
+    print(f"Created the first admin: {BOOTSTRAP_EMAIL}")
+    print(f"Password (shown once, store it now): {password}")
+    print("It must be changed at the first sign-in.")
     return 0
 
 
@@ -124,7 +146,7 @@ def run(args: argparse.Namespace) -> int:
         The exit code (0 success; 1 refused or, for ``audit verify``, a broken chain or a missing anchor row).
     """
     settings = startup_check()
-    configure_keys(settings.secret_key())
+    configure_keys(*settings.secret_keys())  # PORTAL_SECRET_KEY_PREVIOUS too, during a rotation
     if args.command == "users":
         return _users(args)
     if args.audit_command == "anchor":
@@ -132,7 +154,9 @@ def run(args: argparse.Namespace) -> int:
         print(anchor or "the audit trail is empty")
         return 0
     try:
-        ok, checked, bad = audit.verify_chain(get_engine(), anchor=args.anchor)
+        # Also every anchor the portal wrote to the data folder (services/audit/anchors.py): a cut tail fails.
+        anchors = audit_anchors.read_anchors(audit_anchors.anchor_path(settings.portal_data_dir))
+        ok, checked, bad = audit.verify_chain(get_engine(), anchor=args.anchor, anchors=anchors)
     except ValueError as exc:
         return _err(str(exc))
     if ok:

@@ -1,6 +1,7 @@
 """``python -m didit_portal tokens create|list|revoke``: business-API bearer tokens.
 
-``create`` prints the token once (stdout, nothing else on that line); only its keyed hash is stored.
+``create`` prints the token once (stdout, nothing else on that line); only its keyed hash is stored. Its
+``--scope`` options choose what the token may do (every scope when none is given).
 """
 
 from __future__ import annotations
@@ -23,8 +24,19 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     """
     parser = sub.add_parser("tokens", help="business-API bearer tokens (create, list, revoke)")
     actions = parser.add_subparsers(dest="tokens_command", required=True)
-    create = actions.add_parser("create", help="create a token and print it once")
+    create = actions.add_parser(
+        "create",
+        help="create a token and print it once",
+        description="Create a business-API token and print it once. A token reaches only the links it created.",
+    )
     create.add_argument("--name", required=True, help="unique label, e.g. the calling system")
+    create.add_argument(
+        "--scope",
+        action="append",
+        metavar="SCOPE",
+        help=f"what the token may do: {', '.join(tokens.SCOPES)}. Repeat the option or give a comma list. "
+        "Without --scope the token gets all four scopes.",
+    )
     actions.add_parser("list", help="list tokens (never the tokens themselves)")
     revoke = actions.add_parser("revoke", help="revoke a token by name; it stops working at once")
     revoke.add_argument("--name", required=True)
@@ -40,14 +52,15 @@ def run(args: argparse.Namespace) -> int:
         The exit code: 0 on success, 1 when the request was refused (message on stderr).
     """
     settings = startup_check()
-    configure_keys(settings.secret_key())
+    configure_keys(*settings.secret_keys())
     engine = get_engine()
     try:
         if args.tokens_command == "create":
-            info, token = tokens.create_token(engine, name=args.name)
+            info, token = tokens.create_token(engine, name=args.name, scopes=args.scope)
             print(token)
             print(
-                f"Token {info.name!r} created ({info.prefix}…). Store it now: it cannot be shown again.",
+                f"Token {info.name!r} created ({info.prefix}…) with scopes {' '.join(info.scopes)}. "
+                "Store it now: it cannot be shown again.",
                 file=sys.stderr,
             )
             return 0
@@ -66,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
             {
                 "name": t.name,
                 "prefix": t.prefix,
+                "scopes": list(t.scopes),
                 "created_at": t.created_at.isoformat(),
                 "last_used_at": t.last_used_at.isoformat() if t.last_used_at else None,
                 "revoked": t.revoked_at is not None,

@@ -68,10 +68,10 @@ def native_form(*children: rx.Component, action: str, **props: Any) -> rx.Compon
 
 
 def logout_control() -> rx.Component:
-    """The header's "signed in as … / Sign out" control, shown only while signed in.
+    """The header's "signed in as … / Account / Sign out" control, shown only while signed in.
 
     Returns:
-        The control (``data-testid="logout-submit"`` on the button).
+        The control (``data-testid="logout-submit"`` on the button, ``account-link`` on the account page's link).
     """
     return rx.cond(
         StaffState.is_signed_in,
@@ -85,6 +85,8 @@ def logout_control() -> rx.Component:
                     display=rx.breakpoints(initial="none", sm="block"),
                     custom_attrs={"data-testid": "staff-email"},
                 ),
+                # Every staff member's own account page (change password).
+                rx.link("Account", href=routes.ADMIN_ACCOUNT, size="2", custom_attrs={"data-testid": "account-link"}),
                 # A submit button of the native form: the browser posts it, no event handler involved.
                 rx.button(
                     "Sign out", type="submit", size="1", variant="soft", custom_attrs={"data-testid": "logout-submit"}

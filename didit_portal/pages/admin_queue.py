@@ -65,7 +65,10 @@ def filters() -> rx.Component:
                 # Full width on a phone (the button stays on screen), a fixed width beside the filters otherwise.
                 rx.input(
                     name="q",
-                    placeholder="vendor data, number, session id or email",
+                    # Viewers search session ids and numbers only (the server enforces it; this says so).
+                    placeholder=rx.cond(
+                        QueueState.can_review, "vendor data, number, session id or email", "session number or id"
+                    ),
                     default_value=QueueState.search,
                     width=rx.breakpoints(initial="100%", sm="18rem"),
                     aria_label="Search",

@@ -3,12 +3,32 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex_base.vars.function import ArgsFunctionOperation, FunctionStringVar
 
 from didit_portal import routes
 from didit_portal.components.layout import layout
 from didit_portal.states.demo import DemoState
 
 TITLE = "Verification demo — Didit Portal"
+
+#: Compiled into the page, so no ``eval`` is needed (the pages' CSP refuses it). The flag is this document's own:
+#: a /demo page loaded again later (the browser's back button) finds the last path in its restored state, but
+#: only a click made in this document may navigate.
+_MARK_STARTED = ArgsFunctionOperation.create(
+    (), FunctionStringVar.create("(() => { window.__diditDemoStarted = true; })").call()
+)
+_OPEN = FunctionStringVar.create("((path) => { if (window.__diditDemoStarted) window.location.assign(path); })")
+
+
+def _navigator() -> rx.Component:
+    """Opens the verification page the handler created, with a full page load (see ``states/demo.py``)."""
+    return rx.cond(
+        DemoState.demo_target != "",
+        rx.box(
+            display="none",
+            on_mount=rx.call_function(ArgsFunctionOperation.create((), _OPEN.call(DemoState.demo_target))),
+        ),
+    )
 
 
 def demo() -> rx.Component:
@@ -33,9 +53,10 @@ def demo() -> rx.Component:
                 "Start a demo verification",
                 size="3",
                 loading=DemoState.demo_busy,
-                on_click=DemoState.start_demo,
+                on_click=[rx.call_function(_MARK_STARTED), DemoState.start_demo],
                 custom_attrs={"data-testid": "demo-start"},
             ),
+            _navigator(),
             rx.cond(
                 DemoState.demo_error != "",
                 rx.callout.root(

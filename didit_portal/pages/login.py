@@ -12,6 +12,7 @@ import reflex as rx
 from didit_portal import routes
 from didit_portal.components.layout import layout
 from didit_portal.components.staff_guard import backend_url, native_form
+from didit_portal.pages.account import password_form
 from didit_portal.states.login import LoginState
 
 TITLE = "Staff sign-in — Didit Portal"
@@ -148,6 +149,20 @@ def _enrol_form() -> rx.Component:
     )
 
 
+def _change_form() -> rx.Component:
+    return rx.vstack(
+        rx.text(
+            "Choose a new password before you go on: the one you signed in with was handed to you, so it must "
+            "be replaced.",
+            size="3",
+            custom_attrs={"data-testid": "password-change-required"},
+        ),
+        password_form(LoginState.next_path, submit_disabled=rx.cond(LoginState.is_hydrated, False, True)),
+        spacing="4",
+        width="100%",
+    )
+
+
 def _signed_in() -> rx.Component:
     return rx.vstack(
         rx.text(
@@ -190,6 +205,7 @@ def login() -> rx.Component:
                     LoginState.step,
                     ("totp", _totp_form()),
                     ("enrol", _enrol_form()),
+                    ("change", _change_form()),
                     rx.cond(LoginState.is_signed_in, _signed_in(), _password_form()),
                 ),
                 size="3",

@@ -29,6 +29,11 @@ def share_status() -> rx.Component:
             ),
             rx.text(ShareState.message, size="4", weight="bold", custom_attrs={"data-testid": "share-message"}),
             rx.cond(ShareState.refreshing, rx.text(ShareState.text["refreshing"], size="2")),
+            rx.cond(
+                ShareState.live,
+                rx.fragment(),
+                rx.text(ShareState.text["too_many_tabs"], size="2", custom_attrs={"data-testid": "share-not-live"}),
+            ),
             spacing="2",
             align="start",
         ),

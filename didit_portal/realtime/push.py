@@ -49,8 +49,8 @@ def targets(change: SessionChanged) -> list[tuple[TabKind, str]]:
     Returns:
         ``(kind, token)`` pairs of this worker's tabs.
     """
-    if change.kind == "data_transfer":  # an Auth + Data id never reaches a verification or staff page
-        return []
+    if change.kind == "data_transfer":  # an Auth + Data change reaches only the pages of that share link
+        return [("share", token) for token in registry.clients("share", change.session_id)]
     # A reviewer's action being confirmed changes nothing the end user sees.
     wanted: list[tuple[TabKind, str]] = [("session", change.session_id), ("queue", ALL)]
     if change.kind != "review":

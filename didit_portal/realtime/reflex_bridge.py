@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 import reflex as rx
 from reflex.istate.manager.token import BaseStateToken
 from reflex.state import BaseState
+from reflex.utils import prerequisites
 from reflex.utils.exceptions import StateSchemaMismatchError
 from reflex_base import constants
 
@@ -52,6 +53,7 @@ def install(rx_app: Any) -> None:
     global _app  # noqa: PLW0603 -- one app per worker process
     _app = rx_app
     seal_stored_state()
+    _private_states_dir()
     namespace = getattr(rx_app, "event_namespace", None)
     if namespace is None or getattr(namespace, "_didit_portal_hooked", False):
         return
@@ -113,6 +115,17 @@ def seal_stored_state() -> None:
     BaseState._serialize = sealed_serialize  # type: ignore[method-assign]
     BaseState._deserialize = classmethod(sealed_deserialize)  # type: ignore[method-assign,assignment]
     BaseState._didit_portal_sealed = True  # type: ignore[attr-defined]
+
+
+def _private_states_dir() -> None:
+    """Make the folder Reflex stores tab states in (``.states/`` with one worker) readable by this user only.
+
+    Its files are sealed (:func:`seal_stored_state`), but which tabs exist and when they changed is nobody
+    else's business either; Reflex creates the folder with the umask's permissions.
+    """
+    folder = prerequisites.get_states_dir().absolute()
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
 
 
 def uninstall() -> None:

@@ -13,10 +13,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-#: ``verify``: an end user's ``/verify`` page (id: Didit session); ``queue``: the staff queue (id: :data:`ALL`,
-#: every change concerns it); ``session``: a staff session page (id: Didit session). (``/share`` pages poll Didit
-#: themselves: Auth + Data sends no webhooks.)
-TabKind = Literal["verify", "queue", "session"]
+#: ``verify``: an end user's ``/verify`` page (id: Didit session); ``share``: an Auth + Data ``/share`` page (id: the
+#: share link); ``queue``: the staff queue (id: :data:`ALL`, every change concerns it); ``session``: a staff session
+#: page (id: Didit session).
+TabKind = Literal["verify", "share", "queue", "session"]
 
 #: The id queue tabs follow: every session change concerns the queue.
 ALL: str = ""

@@ -23,7 +23,7 @@ REDIS_CHANNEL = "didit_portal:session_changed"
 
 #: ``status``: Didit reported a new status; ``decision``: a decision arrived for the current status; ``link``: a
 #: link moved to a fresh session (published under the old id); ``review``: a reviewer's action was confirmed;
-#: ``data_transfer``: an Auth + Data request changed (its id is a data-transfer session id).
+#: ``data_transfer``: an Auth + Data request changed (its id is the share link's id).
 ChangeKind = Literal["status", "decision", "link", "review", "data_transfer"]
 
 

@@ -6,8 +6,6 @@ Only the visible page lives in state. Pages go newest first by ``id`` (the chain
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -17,6 +15,7 @@ from sqlalchemy import ColumnElement, func
 from sqlmodel import col, select
 
 from didit_portal.db import get_engine, writing
+from didit_portal.exports import csv_text
 from didit_portal.models import AuditLog
 from didit_portal.services import audit
 from didit_portal.states.base import StaffState, requires
@@ -173,28 +172,10 @@ class AuditState(StaffState):
             The download event.
         """
         principal = self._require("admin")
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(_COLUMNS)
-        count = 0
         with writing() as db:
             stmt = select(AuditLog).where(*self._filters()).order_by(col(AuditLog.id).desc()).limit(EXPORT_LIMIT)
-            for row in db.exec(stmt):
-                flat = _row(row)
-                writer.writerow(
-                    [
-                        flat["id"],
-                        flat["at"],
-                        row.actor_email or "",
-                        row.action,
-                        flat["target_type"],
-                        flat["target_id"],
-                        flat["ip"],
-                        flat["detail"],
-                        row.hash,
-                    ]
-                )
-                count += 1
+            rows = [_csv_row(row) for row in db.exec(stmt)]
+            count = len(rows)
             audit.record(
                 db,
                 actor=principal,
@@ -206,4 +187,20 @@ class AuditState(StaffState):
                 },
             )
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        return rx.download(data=buffer.getvalue(), filename=f"audit-{stamp}.csv")
+        # Emails, targets and details come from outside (a vendor_data, a typed email): spreadsheet-safe cells.
+        return rx.download(data=csv_text(_COLUMNS, rows), filename=f"audit-{stamp}.csv")
+
+
+def _csv_row(row: AuditLog) -> list[Any]:
+    flat = _row(row)
+    return [
+        flat["id"],
+        flat["at"],
+        row.actor_email or "",
+        row.action,
+        flat["target_type"],
+        flat["target_id"],
+        flat["ip"],
+        flat["detail"],
+        row.hash,
+    ]

@@ -55,7 +55,7 @@ from didit_portal.didit.factory import shared_client
 from didit_portal.didit.ratelimit import BreakerState
 from didit_portal.realtime import cookies
 from didit_portal.services.access.accounts import ROLES, Principal, Unauthorized
-from didit_portal.services.access.signin import COOKIE_NAME, principal_from_token
+from didit_portal.services.access.signin import COOKIE_NAME, cookie_name, principal_from_token
 
 
 def cookie_value(cookie_header: str, name: str = COOKIE_NAME) -> str | None:
@@ -119,6 +119,16 @@ def didit_unreachable() -> bool:
     return shared_client().breaker.state is BreakerState.OPEN
 
 
+def _staff_page_states() -> list[type[StaffState]]:
+    found: list[type[StaffState]] = []
+    pending: list[type[StaffState]] = list(StaffState.__subclasses__())
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return found
+
+
 def _valid_role(role: str) -> str:
     # An unknown role name from the browser must not lower the bar: treat it as the highest.
     return role if role in ROLES else ROLES[-1]
@@ -164,8 +174,9 @@ class StaffState(rx.State):
         return self.staff_role == "admin"
 
     def _session_token(self) -> str | None:
-        # Only the worker's copy counts (``realtime.cookies``): the stored router data never holds the cookie.
-        return cookie_value(cookies.cookie_header(self.router.session.session_id))
+        # Only the worker's copy counts (``realtime.cookies``): the stored router data never holds the cookie. Its
+        # name follows PUBLIC_BASE_URL (``__Host-`` prefixed under https), as the sign-in route set it.
+        return cookie_value(cookies.cookie_header(self.router.session.session_id), cookie_name())
 
     def _client_ip(self) -> str | None:
         return self.router.session.client_ip or None
@@ -199,6 +210,18 @@ class StaffState(rx.State):
         if self.staff_role != role:
             self.staff_role = role
         return principal
+
+    async def _forget_staff_pages(self) -> None:
+        """Empty every staff page's state in this tab: signed out (or expired), nothing personal stays stored.
+
+        Reflex keeps a tab's state after its sign-in ended (sealed, in ``.states/`` or Redis); a session page
+        holds names and document numbers, the queue vendor_data. Resetting them when the tab next shows the
+        sign-in page leaves nothing of the person in the tab's stored state.
+        """
+        for cls in _staff_page_states():
+            if cls is not type(self):
+                page = await self.get_state(cls)
+                page.reset()
 
     def _require(self, role: str) -> Principal:
         """The principal, when signed in with at least ``role``.

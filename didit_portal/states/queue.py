@@ -81,6 +81,8 @@ class QueueState(StaffState):
             assigned_to=principal.user_id if self.mine else None,
             has_warnings=self.warnings_only,
             search=self.search[:200],
+            # Viewers see masked identifiers: their search must not be a way round the mask.
+            identifiers_only=not principal.at_least("reviewer"),
         )
 
     def _load_page(self, principal: Principal) -> None:

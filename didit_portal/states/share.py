@@ -1,19 +1,16 @@
 """State of ``/share/{token}``: a Didit Auth + Data request shown as a QR code, followed live.
 
-Auth + Data sends no webhooks, so while the page is open a background event asks Didit for the status about
-once a second
-(:func:`~didit_portal.services.links.shares.poll_data_session`, which on ``confirmed`` fetches and stores
-``user_data`` encrypted). It stops when the tab disconnects, when the request is answered, or after
-:data:`MAX_POLL_SECONDS`. An expired data session is replaced
-(:func:`~didit_portal.services.links.verification.refresh_data_session`) and the QR code redrawn. The browser gets the
-status, the QR code and the scopes in words — never the data.
+Auth + Data sends no webhooks, so while a page of a link is open one poller per link and worker
+(:mod:`didit_portal.services.links.share_watch`) asks Didit for the status about once a second; its changes reach
+every tab of the link through :mod:`didit_portal.realtime` (:func:`push`), as webhooks reach verification pages.
+An expired data session is replaced and the QR code redrawn. The browser gets the status, the QR code and the
+scopes in words — never the data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Any
 
 import reflex as rx
@@ -25,19 +22,15 @@ from didit_portal.db import get_engine, reading
 from didit_portal.didit.factory import shared_client
 from didit_portal.models import ShareLink
 from didit_portal.services import links
+from didit_portal.services.links import share_watch
 from didit_portal.services.links.tokens import is_expired
+from didit_portal.services.notify import SessionChanged
 from didit_portal.states.verify import token_from_path
 from didit_portal.styles import ACCENT_COLOR, DATA_REQUEST_COLORS
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two status checks (Didit offers polling or a websocket; polling is enough:
-#: https://docs.didit.me/auth-and-data/data-api-reference/full-flow).
-POLL_INTERVAL = 1.0
-#: A page left open stops asking after this long; reloading it resumes.
-MAX_POLL_SECONDS = 30 * 60
-#: Statuses after which nothing changes any more.
-FINISHED = frozenset({"confirmed", "declined"})
+FINISHED = share_watch.FINISHED
 
 
 def _view(token: str = "", share_id: str = "") -> dict[str, Any] | None:
@@ -46,12 +39,6 @@ def _view(token: str = "", share_id: str = "") -> dict[str, Any] | None:
         if share is None or is_expired(share.expires_at):
             return None
         return links.share_view(db, share)
-
-
-def _get_share(share_id: str) -> ShareLink | None:
-    with reading() as db:
-        share = db.get(ShareLink, share_id)
-        return None if share is None or is_expired(share.expires_at) else share
 
 
 class ShareState(rx.State):
@@ -68,10 +55,11 @@ class ShareState(rx.State):
     found: bool = False
     refreshing: bool = False
 
+    #: False when the link is open in too many tabs of this worker: this one is not updated live.
+    live: bool = True
+
     _share_id: str = ""
     _data_session_id: str = ""
-    _client_token: str = ""
-    _polling: bool = False
 
     @rx.var
     def text(self) -> dict[str, str]:
@@ -128,61 +116,48 @@ class ShareState(rx.State):
         self.scope_words = i18n.scope_words(self.lang, " ".join(view.get("scopes") or []))
 
     @rx.event
-    async def load(self) -> Any:
-        """on_load: resolve the URL token on the server, show the QR code, start following the status.
-
-        Returns:
-            The polling background event, when the link is valid.
-        """
+    async def load(self) -> None:
+        """on_load: resolve the URL token on the server, show the QR code, follow the link's status live."""
         url = self.router.url
         self.lang = i18n.pick_language(url.query_parameters.get("lang"), self.router.headers.accept_language)
-        self._client_token = self.router.session.client_token
         token = token_from_path(url.path)
         self._apply(await asyncio.to_thread(_view, token) if token else None)
         self.loaded = True
-        return ShareState.follow if self.found else None
+        if self.found:
+            self._follow_live()
 
-    @rx.event(background=True)
-    async def follow(self) -> None:
-        """Ask Didit for the status about once a second while this tab is open (one loop per tab)."""
-        async with self:
-            if self._polling or not self.found:
-                return
-            self._polling = True
-            share_id, client_token = self._share_id, self._client_token
-        try:
-            await self._follow(share_id, client_token)
-        finally:
-            async with self:
-                self._polling = False
+    def _follow_live(self) -> None:
+        client_token, share_id = self.router.session.client_token, self._share_id
+        others = realtime.registry.clients("share", share_id) - {client_token}
+        # One poller per link feeds every tab (share_watch); a cap on tabs keeps one link from filling a worker.
+        self.live = len(others) < share_watch.MAX_TABS_PER_LINK
+        if not self.live:
+            return
+        realtime.follow(client_token, "share", share_id)
+        share_watch.ensure_watched(
+            get_engine(),
+            shared_client(),
+            share_id,
+            still_watched=lambda: bool(realtime.registry.clients("share", share_id)),
+        )
 
-    async def _follow(self, share_id: str, client_token: str) -> None:
-        engine, client = get_engine(), shared_client()
-        deadline = time.monotonic() + MAX_POLL_SECONDS
-        while time.monotonic() < deadline and realtime.is_connected(client_token):
-            share = await asyncio.to_thread(_get_share, share_id)
-            if share is None:
-                async with self:
-                    self._apply(None)
-                return
-            try:
-                status = await links.poll_data_session(engine, client, share)
-                if status == "expired":
-                    async with self:
-                        self.status, self.refreshing = status, True
-                    share = await links.refresh_data_session(engine, client, share)
-                    view = await asyncio.to_thread(_view, "", share.id)
-                    async with self:
-                        self._apply(view)
-                        self.refreshing = False
-                    continue
-            except Exception:
-                # Didit unreachable or refusing for a moment: keep the page as it is and ask again later.
-                log.warning("share status check failed for link %s", share_id, exc_info=True)
-                await asyncio.sleep(POLL_INTERVAL * 3)
-                continue
-            async with self:
-                self.status = status
-            if status in FINISHED:
-                return
-            await asyncio.sleep(POLL_INTERVAL)
+
+async def push(client_token: str, change: SessionChanged) -> bool:
+    """Show a link's new status in one connected tab (registered as the ``share`` pusher in the app module).
+
+    Args:
+        client_token: The tab.
+        change: A ``data_transfer`` change of the link the tab follows.
+
+    Returns:
+        False when the tab shows another link now.
+    """
+    async with realtime.tab_state(client_token, ShareState) as state:
+        if state._share_id != change.session_id:
+            return False
+        share_id = state._share_id
+    view = await asyncio.to_thread(_view, "", share_id)  # off the event loop, outside the state lock
+    async with realtime.tab_state(client_token, ShareState) as state:
+        if state._share_id == share_id:
+            state._apply(view)
+    return True

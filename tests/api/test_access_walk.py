@@ -6,11 +6,13 @@ The walk finds its subjects itself, so handlers added later are included without
   imported), and every public event handler of each. Each handler must declare its minimum role with
   ``@requires(role)`` (``didit_portal.states.base``); a handler without one fails the walk.
 * For each handler and each identity (anonymous, viewer, reviewer, admin — real users with real session cookies
-  in the websocket's ``Cookie`` header), ``_guard`` / ``_require`` are spied on:
+  in the websocket's ``Cookie`` header — and two admins whose sessions still owe a step: one awaiting its TOTP
+  code, one that must change its password first), ``_guard`` / ``_require`` are spied on:
   - allowed identities must pass the guard with exactly the declared role (the walk stops the handler right
     there, so no feature side effect runs);
   - lower identities must be refused: ``Unauthorized`` raised, or the handler returns having changed no state
     var other than the identity display copies (no data loaded), with ``access_denied`` set for signed-in users.
+    A session that owes a step counts as anonymous everywhere, whatever its user's role.
 * ``PUBLIC`` handlers must run for everyone without error.
 * No state may define a ``set_*`` method outside this walk: Reflex's built-in ``setvar`` handler calls any
   ``set_<name>`` attribute with a browser-chosen value.
@@ -41,13 +43,17 @@ from reflex_base.event import EventSpec
 import didit_portal.pages
 import didit_portal.states
 from didit_portal.config import get_settings
+from didit_portal.db import get_engine, session_scope
 from didit_portal.realtime import cookies as socket_cookies
+from didit_portal.services.access import signin
 from didit_portal.services.access.accounts import ROLES, Unauthorized
-from didit_portal.services.access.signin import COOKIE_NAME
+from didit_portal.services.access.signin import COOKIE_NAME, HOST_COOKIE_NAME
 from didit_portal.states.base import PUBLIC, StaffState
 from tests.auth_helpers import create_user, fast_hashing, session_for
 
-IDENTITIES = ("anonymous", *ROLES)
+#: Sessions of admins that still owe a step: they must be treated as anonymous by every handler and page.
+UNFINISHED = ("pending_totp", "must_change")
+IDENTITIES = ("anonymous", *ROLES, *UNFINISHED)
 #: Vars a refused call may change: the display copies of who is signed in.
 IDENTITY_VARS = frozenset({"staff_email", "staff_role", "access_denied"})
 
@@ -188,6 +194,11 @@ def cookies(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, 
         for role in ROLES:
             principal = create_user(db_url, f"{role}@example.org", role)
             jar[role] = f"theme=dark; {COOKIE_NAME}={session_for(db_url, principal)}"
+        pending = create_user(db_url, "pending@example.org", "admin")
+        changing = create_user(db_url, "changing@example.org", "admin", must_change_password=True)
+        with session_scope(get_engine(db_url)) as db:
+            jar["pending_totp"] = f"{COOKIE_NAME}={signin.start_session(db, principal=pending, second_factor_ok=False)}"
+            jar["must_change"] = f"{COOKIE_NAME}={signin.start_session(db, principal=changing, second_factor_ok=True)}"
     yield jar
     get_settings.cache_clear()
 
@@ -199,7 +210,7 @@ def test_every_handler_declares_its_minimum_role() -> None:
         if getattr(cls.event_handlers[name].fn, "__min_role__", None) is None
     ]
     assert not missing, f"add @requires(role) under @rx.event to: {', '.join(missing)}"
-    assert {"AuditState", "LoginState"} <= {cls.__name__ for cls in _staff_states()}
+    assert {"AuditState", "LoginState", "AccountState"} <= {cls.__name__ for cls in _staff_states()}
 
 
 def test_no_state_has_a_setter_outside_the_walk() -> None:
@@ -248,10 +259,10 @@ def test_walk_every_handler_as_every_identity(cookies: dict[str, str], monkeypat
             before = _snapshot(state)
             if declared == PUBLIC:
                 _call(cls, name, state)  # must simply work for everyone
-                assert state.staff_role == ("" if identity == "anonymous" else identity), where
+                assert state.staff_role == (identity if identity in ROLES else ""), where
                 walked += 1
                 continue
-            allowed = identity != "anonymous" and ROLES.index(identity) >= ROLES.index(declared)
+            allowed = identity in ROLES and ROLES.index(identity) >= ROLES.index(declared)
             if allowed:
                 with pytest.raises(_Stop):
                     _call(cls, name, state)
@@ -267,8 +278,8 @@ def test_walk_every_handler_as_every_identity(cookies: dict[str, str], monkeypat
             assert calls, f"{where}: the handler never called _guard/_require"
             assert all((declared is None or role == declared) and not ok for _, role, ok in calls), f"{where}: {calls}"
             assert _snapshot(state) == before, f"{where}: a refused call changed state"
-            if identity == "anonymous":
-                assert state.staff_role == ""
+            if identity not in ROLES:
+                assert state.staff_role == "", where
             else:
                 assert state.staff_role == identity
                 assert state.access_denied or not any(kind == "guard" for kind, _, _ in calls), where
@@ -282,7 +293,7 @@ def test_page_gate_check_access(cookies: dict[str, str], min_role: str) -> None:
     for identity in IDENTITIES:
         state = _state_for(StaffState, cookies[identity], "/admin/audit")
         result = StaffState.event_handlers["check_access"].fn(state, min_role)
-        if identity == "anonymous":
+        if identity not in ROLES:
             assert isinstance(result, EventSpec)
             assert "/login?next=/admin/audit" in str(result.args)
             assert not state.access_denied and not state.is_signed_in
@@ -339,3 +350,31 @@ def test_staff_see_when_didit_is_unreachable(cookies: dict[str, str]) -> None:
     assert reviewer._principal() is not None and reviewer.didit_unreachable
     breaker.record_success()
     assert reviewer._principal() is not None and not reviewer.didit_unreachable
+
+
+def test_a_session_owing_a_new_password_is_sent_to_that_step(cookies: dict[str, str]) -> None:
+    """Issue 10 item 4: the login page shows a ``must_change`` session the change-password form, and nothing else
+    accepts it (the walk above)."""
+    from didit_portal.states.login import LoginState
+
+    for identity, step in (("must_change", "change"), ("anonymous", "password"), ("pending_totp", "password")):
+        state = _state_for(LoginState, cookies[identity], "/login")
+        asyncio.run(LoginState.event_handlers["load"].fn(state))
+        assert state.step == step, identity
+
+
+def test_under_https_the_host_prefixed_cookie_is_the_one_read(
+    cookies: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 10 item 8: with an https ``PUBLIC_BASE_URL`` the staff state reads ``__Host-didit_portal_session`` (what
+    the sign-in route sets then) and ignores the plain name. Fails on the old code, which read the plain name only."""
+    token = cookies["admin"].split(f"{COOKIE_NAME}=", 1)[1]
+    with monkeypatch.context() as patch:
+        patch.setenv("PUBLIC_BASE_URL", "https://portal.test")
+        get_settings.cache_clear()
+        try:
+            assert _state_for(StaffState, f"{HOST_COOKIE_NAME}={token}", "/admin")._require("admin").user_id
+            assert _state_for(StaffState, f"{COOKIE_NAME}={token}", "/admin")._principal() is None
+        finally:
+            get_settings.cache_clear()
+    assert _state_for(StaffState, f"{COOKIE_NAME}={token}", "/admin")._principal() is not None  # http: plain name

@@ -1,6 +1,8 @@
-"""``/api/auth/*`` through the real routes: cookie flags, renewal, logout, timeouts, lockout, Origin, TOTP.
+"""``/api/auth/*`` through the real routes: cookie flags and name, renewal, logout, timeouts, Origin, TOTP and its
+lock, body caps.
 
-Runs on SQLite and on the machine's PostgreSQL (the ``db_url`` fixture).
+The throttle has its own file (``test_auth_throttle.py``), and so does changing a password
+(``test_auth_password.py``). Runs on SQLite and on the machine's PostgreSQL (the ``db_url`` fixture).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from didit_portal.models import AuditLog, StaffSession, StaffUser, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import audit
 from didit_portal.services.access import accounts as auth
-from didit_portal.services.access import signin
+from didit_portal.services.access import lockout, signin
 from tests.auth_helpers import PASSWORD, create_user, enrol_totp, fast_hashing
 
 ORIGIN = "http://portal.test"
@@ -82,17 +84,29 @@ async def test_login_sets_a_strict_httponly_cookie_and_redirects(db_url: str, cl
         assert [r.action for r in db.exec(select(AuditLog))] == ["user.create", "auth.login"]
 
 
-async def test_secure_flag_when_public_url_is_https(db_url: str) -> None:
+async def test_https_cookie_is_host_prefixed_and_secure(db_url: str) -> None:
+    """Issue 10 item 8 (ASVS V3.3.1, V3.3.3): under https the cookie is ``__Host-`` prefixed, Secure, Path=/ and has
+    no Domain, and only that name is read back. Fails on the old code, which named it ``didit_portal_session``."""
     create_user(db_url, "rev@example.org", "reviewer")
-    transport = httpx.ASGITransport(app=_app(db_url, public="https://portal.test"))
-    async with httpx.AsyncClient(transport=transport, base_url="https://portal.test") as client:
+    https = "https://portal.test"
+    transport = httpx.ASGITransport(app=_app(db_url, public=https))
+    async with httpx.AsyncClient(transport=transport, base_url=https) as client:
         response = await client.post(
-            "/api/auth/login",
-            data={"email": "rev@example.org", "password": PASSWORD},
-            headers={"Origin": "https://portal.test"},
+            "/api/auth/login", data={"email": "rev@example.org", "password": PASSWORD}, headers={"Origin": https}
         )
-    assert response.status_code == 303
-    assert "secure" in _set_cookie(response).lower()
+        assert response.status_code == 303
+        cookie = _set_cookie(response)
+        attributes = [part.strip().lower() for part in cookie.split(";")[1:]]
+        assert cookie.startswith(f"{signin.HOST_COOKIE_NAME}=")
+        assert "secure" in attributes and "path=/" in attributes and "httponly" in attributes
+        assert not any(a.startswith("domain") for a in attributes)
+        assert (await client.get("/api/auth/me")).json()["email"] == "rev@example.org"  # read under that name
+        token = _token(response)
+    # The plain name is not read under https (a cookie a sibling host could have planted).
+    async with httpx.AsyncClient(transport=transport, base_url=https, cookies={signin.COOKIE_NAME: token}) as planted:
+        assert (await planted.get("/api/auth/me")).status_code == 401
+        logout = await planted.post("/api/auth/logout", headers={"Origin": https})
+        assert _set_cookie(logout).startswith(f"{signin.HOST_COOKIE_NAME}=")  # clears the __Host- cookie
 
 
 async def test_login_renews_the_token_and_ends_the_old_session(db_url: str, client: httpx.AsyncClient) -> None:
@@ -164,20 +178,6 @@ async def test_idle_and_absolute_timeouts(db_url: str, client: httpx.AsyncClient
             session.expires_at = utcnow() - timedelta(seconds=1)
         db.add(session)
     assert (await client.get("/api/auth/me")).status_code == 401
-
-
-async def test_lockout_through_the_route(db_url: str, client: httpx.AsyncClient) -> None:
-    create_user(db_url, "rev@example.org", "reviewer")
-    for _ in range(signin.LOCK_AFTER):
-        assert (await _login(client, password="wrong wrong wrong")).headers["location"].endswith("error=1")
-    locked = await _login(client)
-    assert locked.headers["location"] == f"{ORIGIN}/login?error=1"
-    assert (await client.get("/api/auth/me")).status_code == 401
-    with session_scope(get_engine(db_url)) as db:
-        user = db.exec(select(StaffUser)).one()
-        user.locked_until = utcnow() - timedelta(seconds=1)  # the minute has passed
-        db.add(user)
-    assert (await _login(client)).headers["location"] == f"{ORIGIN}/admin"
 
 
 @pytest.mark.parametrize(
@@ -268,11 +268,78 @@ async def test_required_totp_enrolment(db_url: str, client: httpx.AsyncClient) -
     assert audit.verify_chain(get_engine(db_url))[0]
 
 
-async def test_oversized_body_fails_generically(db_url: str, client: httpx.AsyncClient) -> None:
+async def test_oversized_bodies_are_refused_with_413_before_being_read(db_url: str, client: httpx.AsyncClient) -> None:
+    """Issue 10 item 11 (ASVS V2.4.1): the body is read in chunks and refused once past 16 KiB, whatever the headers
+    say. Fails on the old code, which read the whole body (every chunk below) before looking at its size."""
     create_user(db_url, "rev@example.org", "reviewer")
-    response = await client.post(
+    declared = await client.post(
         "/api/auth/login",
         headers=FORM,
         data={"email": "rev@example.org", "password": PASSWORD, "next": "/" + "a" * 20000},
     )
-    assert response.headers["location"] == f"{ORIGIN}/login?error=1"
+    assert declared.status_code == 413 and "set-cookie" not in declared.headers
+    sent: list[int] = []
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: chunked, 1 MiB in 8 KiB pieces
+        for _ in range(128):
+            sent.append(1)
+            yield b"email=" + b"a" * 8186
+
+    for path in ("/api/auth/login", "/api/auth/totp", "/api/auth/password"):
+        sent.clear()
+        streamed = await client.post(
+            path, content=chunks(), headers={**FORM, "Content-Type": "application/x-www-form-urlencoded"}
+        )
+        assert streamed.status_code == 413, path
+        assert len(sent) <= 3, f"{path} read {len(sent)} chunks of a body it refuses"
+    with session_scope(get_engine(db_url)) as db:
+        assert db.exec(select(StaffSession)).first() is None
+
+
+async def test_wrong_codes_with_the_right_password_lock_the_account(db_url: str, client: httpx.AsyncClient) -> None:
+    """Issue 10 item 1 (ASVS V6.3.1): second-factor failures count on their own and a correct password does not reset
+    them, so ``{email, password, totp}`` guesses reach the lock. Fails on the old code, where each correct password
+    reset the counter and the right code was still accepted after any number of wrong ones."""
+    principal = create_user(db_url, "rev@example.org", "reviewer")
+    secret = enrol_totp(db_url, principal)
+    wrong = f"{(int(TOTP(secret).now()) + 1) % 1_000_000:06d}"
+    for _ in range(lockout.LOCK_AFTER):
+        response = await client.post(
+            "/api/auth/login", headers=FORM, json={"email": "rev@example.org", "password": PASSWORD, "totp": wrong}
+        )
+        assert response.json()["ok"] is False
+    right = await client.post(
+        "/api/auth/login",
+        headers=FORM,
+        json={"email": "rev@example.org", "password": PASSWORD, "totp": TOTP(secret).now()},
+    )
+    assert right.json()["ok"] is False  # locked: even the right code is refused now
+    with session_scope(get_engine(db_url)) as db:
+        user = db.get(StaffUser, principal.user_id)
+        assert user is not None and user.totp_failures == lockout.LOCK_AFTER
+        assert user.locked_until is not None and user.locked_until > utcnow()
+        locks = [r.detail for r in db.exec(select(AuditLog).where(AuditLog.action == "auth.lock"))]
+    assert locks == [{"scope": "second_factor", "seconds": 60, "failures": lockout.LOCK_AFTER}]
+
+
+async def test_signing_in_again_between_code_guesses_gains_nothing(db_url: str, client: httpx.AsyncClient) -> None:
+    """Issue 10 item 1: over ``/api/auth/totp``, four wrong codes, a fresh password sign-in and one more wrong code
+    lock the account. Fails on the old code (the sign-in reset the count: four guesses per sign-in, for ever)."""
+    principal = create_user(db_url, "rev@example.org", "reviewer")
+    secret = enrol_totp(db_url, principal)
+    wrong = f"{(int(TOTP(secret).now()) + 1) % 1_000_000:06d}"
+    assert (await _login(client)).headers["location"] == f"{ORIGIN}/login?step=totp"
+    for _ in range(lockout.LOCK_AFTER - 1):
+        await client.post("/api/auth/totp", data={"code": wrong}, headers=FORM)
+    assert (await _login(client)).headers["location"] == f"{ORIGIN}/login?step=totp"  # the password still works
+    await client.post("/api/auth/totp", data={"code": wrong}, headers=FORM)
+    assert (await _login(client)).headers["location"] == f"{ORIGIN}/login?error=1"  # now locked
+    with session_scope(get_engine(db_url)) as db:
+        assert lockout.unlock_user(db, email="rev@example.org")
+    assert (await _login(client)).headers["location"] == f"{ORIGIN}/login?step=totp"
+    good = await client.post("/api/auth/totp", data={"code": TOTP(secret).now()}, headers=FORM)
+    assert good.headers["location"] == f"{ORIGIN}/admin"
+    with session_scope(get_engine(db_url)) as db:
+        user = db.get(StaffUser, principal.user_id)
+        assert user is not None and user.totp_failures == 0  # an accepted code resets the count
+        assert "user.unlock" in [r.action for r in db.exec(select(AuditLog))]

@@ -1,23 +1,27 @@
-"""Staff accounts, lockout and sessions in :mod:`didit_portal.services.access.accounts`, with an injected clock.
+"""Staff accounts, the throttle, the second-factor lock, sessions and the ``users`` CLI, with an injected clock.
 
 Runs on SQLite and on the machine's PostgreSQL (the ``db_url`` fixture).
 """
 
 from __future__ import annotations
 
+import io
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlmodel import select
 
+from didit_portal.cli import main as cli
+from didit_portal.config import get_settings
 from didit_portal.db import get_engine, session_scope
-from didit_portal.models import AuditLog, StaffSession, StaffUser
+from didit_portal.models import AuditLog, SigninThrottle, StaffSession, StaffUser
 from didit_portal.security import lookup_hash
 from didit_portal.services import audit
 from didit_portal.services.access import accounts as auth
-from didit_portal.services.access import signin
-from tests.auth_helpers import PASSWORD, fast_hashing
+from didit_portal.services.access import lockout, signin, throttle
+from tests.auth_helpers import PASSWORD, enrol_totp, fast_hashing
 
 T0 = datetime(2030, 1, 1, 9, 0, tzinfo=UTC)
 
@@ -63,38 +67,92 @@ def test_create_user_hashes_with_argon2id_and_validates(db_url: str) -> None:
     assert actions == ["user.create"]
 
 
-def test_lockout_after_five_failures_doubles_and_resets(db_url: str) -> None:
+def test_wrong_passwords_never_lock_the_account(db_url: str) -> None:
+    """Issue 10 item 2: a wrong password no longer locks the account for everyone (the throttle slows the guessing
+    address down instead). Fails on the old code: five failures locked ``admin@localhost`` out for anyone."""
     _create(db_url)
-    for i in range(4):
+    for i in range(12):
         assert _login(db_url, "wrong password!", at=T0 + timedelta(seconds=i)) is None
-    # Four failures: not locked yet, the right password works and resets the counter.
-    assert _login(db_url, PASSWORD, at=T0 + timedelta(seconds=5)) is not None
-    for i in range(5):
-        assert _login(db_url, "wrong password!", at=T0 + timedelta(seconds=10 + i)) is None
-    locked_at = T0 + timedelta(seconds=14)
-    # Locked for 1 minute after the 5th failure, even with the right password.
-    assert _login(db_url, PASSWORD, at=locked_at + timedelta(seconds=59)) is None
-    assert _login(db_url, PASSWORD, at=locked_at + timedelta(seconds=61)) is not None
-    # The counter reset: five more failures lock for 1 minute again; a sixth doubles it to 2 minutes.
-    start = locked_at + timedelta(minutes=5)
-    for i in range(5):
-        assert _login(db_url, "wrong password!", at=start + timedelta(seconds=i)) is None
-    sixth = start + timedelta(seconds=4, minutes=1, milliseconds=1)
-    assert _login(db_url, "wrong password!", at=sixth) is None
-    assert _login(db_url, PASSWORD, at=sixth + timedelta(seconds=119)) is None
-    assert _login(db_url, PASSWORD, at=sixth + timedelta(seconds=121)) is not None
+    assert _login(db_url, PASSWORD, at=T0 + timedelta(seconds=13)) is not None
     with session_scope(get_engine(db_url)) as db:
-        causes = [r.detail["cause"] for r in db.exec(select(AuditLog).where(AuditLog.action == "auth.login_failed"))]
-    assert causes.count("locked") == 2
-    assert causes.count("bad_password") == 4 + 5 + 6
+        user = db.exec(select(StaffUser)).one()
+        assert user.locked_until is None and user.failed_logins == 0
+        failures = [r.detail for r in db.exec(select(AuditLog).where(AuditLog.action == "auth.login_failed"))]
+    assert [d["failures"] for d in failures] == list(range(1, 13))  # still counted, for the trail
+
+
+def _admit(url: str, at: datetime, email: str = "rev@example.org", ip: str = "192.0.2.1") -> throttle.Admission:
+    with session_scope(get_engine(url)) as db:
+        return throttle.admit(db, email=email, ip=ip, now=at)
+
+
+def test_the_account_address_delay_doubles_and_a_success_resets_it(db_url: str) -> None:
+    rule = throttle.RULES[throttle.ACCOUNT_IP]
+    for i in range(rule.after - 1):
+        assert _admit(db_url, T0 + timedelta(seconds=i)).admitted
+    good = _admit(db_url, T0 + timedelta(seconds=5))  # the right password: its count is taken back
+    with session_scope(get_engine(db_url)) as db:
+        throttle.forgive(db, good)
+    for i in range(rule.after):
+        assert _admit(db_url, T0 + timedelta(seconds=10 + i)).admitted
+    blocked_at = T0 + timedelta(seconds=10 + rule.after - 1)
+    assert _admit(db_url, blocked_at + timedelta(seconds=59)).retry_after == 1
+    assert _admit(db_url, blocked_at + timedelta(seconds=59), ip="192.0.2.2").admitted  # another address
+    sixth = _admit(db_url, blocked_at + timedelta(seconds=61))
+    assert sixth.admitted and sixth.locks == (throttle.Lock(throttle.ACCOUNT_IP, 120, rule.after + 1),)
+    assert _admit(db_url, blocked_at + timedelta(seconds=61 + 119)).retry_after == 1
+    # A day of quiet forgets the bucket.
+    assert _admit(db_url, blocked_at + timedelta(days=1, seconds=61)).locks == ()
+
+
+def test_a_success_undoes_only_the_block_it_set(db_url: str) -> None:
+    rule = throttle.RULES[throttle.IP]
+    for i in range(rule.after - 1):
+        assert _admit(db_url, T0, email=f"u{i}@example.org").admitted
+    last = _admit(db_url, T0, email="rev@example.org")  # reaches the limit: would block the address if it failed
+    assert [lock.scope for lock in last.locks] == [throttle.IP]
+    with session_scope(get_engine(db_url)) as db:
+        throttle.forgive(db, last)  # ... but it succeeded
+    assert _admit(db_url, T0 + timedelta(seconds=1), email="x@example.org").admitted
+
+
+def test_prune_deletes_only_buckets_that_hold_nothing_back(db_url: str) -> None:
+    for i in range(3):
+        _admit(db_url, T0, email=f"u{i}@example.org", ip=f"192.0.2.{i}")
+    with session_scope(get_engine(db_url)) as db:
+        throttle.prune(db, now=T0 + timedelta(hours=1))
+        assert len(list(db.exec(select(SigninThrottle)))) == 7  # 3 pairs, 3 addresses, the global budget
+    with session_scope(get_engine(db_url)) as db:
+        throttle.prune(db, now=T0 + timedelta(days=2))
+        assert list(db.exec(select(SigninThrottle))) == []
 
 
 def test_lock_duration_schedule() -> None:
-    assert [signin.lock_duration(n) for n in range(1, 5)] == [None] * 4
-    assert signin.lock_duration(5) == timedelta(minutes=1)
-    assert signin.lock_duration(6) == timedelta(minutes=2)
-    assert signin.lock_duration(8) == timedelta(minutes=8)
-    assert signin.lock_duration(500) == signin.MAX_LOCK
+    assert [lockout.lock_duration(n) for n in range(1, 5)] == [None] * 4
+    assert lockout.lock_duration(5) == timedelta(minutes=1)
+    assert lockout.lock_duration(6) == timedelta(minutes=2)
+    assert lockout.lock_duration(8) == timedelta(minutes=8)
+    assert lockout.lock_duration(500) == lockout.MAX_LOCK
+
+
+def test_a_correct_password_does_not_reset_second_factor_failures(db_url: str) -> None:
+    """Issue 10 item 1, at the service: only an accepted code resets ``totp_failures``."""
+    user_id = _create(db_url)
+    principal = auth.Principal(user_id=user_id, email="rev@example.org", role="reviewer")
+    for i in range(lockout.LOCK_AFTER - 1):
+        with session_scope(get_engine(db_url)) as db:
+            lockout.second_factor_failed(db, principal=principal, cause="bad_code", ip=None, now=T0)
+        assert _login(db_url, PASSWORD, at=T0 + timedelta(seconds=i)) is not None
+    with session_scope(get_engine(db_url)) as db:
+        lockout.second_factor_failed(db, principal=principal, cause="bad_code", ip=None, now=T0)
+    assert _login(db_url, PASSWORD, at=T0 + timedelta(seconds=59)) is None  # locked for a minute
+    assert _login(db_url, PASSWORD, at=T0 + timedelta(seconds=61)) is not None
+    with session_scope(get_engine(db_url)) as db:
+        user = db.get(StaffUser, user_id)
+        assert user is not None and user.totp_failures == lockout.LOCK_AFTER
+        lockout.second_factor_passed(db, user_id=user_id)
+    with session_scope(get_engine(db_url)) as db:
+        assert db.get(StaffUser, user_id).totp_failures == 0  # type: ignore[union-attr]
 
 
 def test_unknown_email_and_disabled_user_fail_generically(db_url: str) -> None:
@@ -222,3 +280,48 @@ def test_principal_roles_rank() -> None:
 )
 def test_safe_next(value: str | None, expected: str) -> None:
     assert signin.safe_next(value) == expected
+
+
+def _cli(url: str, *args: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(""))
+    get_settings.cache_clear()
+    try:
+        code = cli.main(list(args))
+    finally:
+        get_settings.cache_clear()
+    return code, capsys.readouterr().out
+
+
+def test_cli_bootstrap_admin_must_change_and_unlock(
+    db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``users bootstrap-admin`` still prints the password, and the account must change it; ``users unlock`` lifts
+    a second-factor lock and the account's throttle (audited). Fails on the old code: no flag, no command."""
+    code, out = _cli(db_url, "users", "bootstrap-admin", monkeypatch=monkeypatch, capsys=capsys)
+    assert code == 0 and "must be changed at the first sign-in" in out
+    password = next(line for line in out.splitlines() if line.startswith("Password")).rsplit(" ", 1)[1]
+    with session_scope(get_engine(db_url)) as db:
+        admin = db.exec(select(StaffUser)).one()
+        assert admin.must_change_password and auth.verify_password(password, admin.password_hash)
+        principal = auth.principal_of(admin)
+    enrol_totp(db_url, principal)
+    for _ in range(lockout.LOCK_AFTER):
+        with session_scope(get_engine(db_url)) as db:
+            lockout.second_factor_failed(db, principal=principal, cause="bad_code", ip=None)
+    for _ in range(throttle.RULES[throttle.ACCOUNT_IP].after):
+        _admit(db_url, datetime.now(UTC), email="ADMIN@localhost")
+    with session_scope(get_engine(db_url)) as db:
+        assert lockout.is_locked(db, user_id=principal.user_id)
+    code, out = _cli(db_url, "users", "list", monkeypatch=monkeypatch, capsys=capsys)
+    assert '"locked": true' in out and '"must_change_password": true' in out
+    assert _cli(db_url, "users", "unlock", "--email", "Admin@Localhost", monkeypatch=monkeypatch, capsys=capsys)[0] == 0
+    assert _cli(db_url, "users", "unlock", "--email", "nobody@x.org", monkeypatch=monkeypatch, capsys=capsys)[0] == 1
+    with session_scope(get_engine(db_url)) as db:
+        assert not lockout.is_locked(db, user_id=principal.user_id)
+        assert db.get(StaffUser, principal.user_id).totp_failures == 0  # type: ignore[union-attr]
+        pairs = db.exec(select(SigninThrottle).where(SigninThrottle.key.startswith(throttle.ACCOUNT_IP)))  # type: ignore[attr-defined]
+        assert list(pairs) == []
+        (row,) = db.exec(select(AuditLog).where(AuditLog.action == "user.unlock"))
+    assert row.detail == {"was_locked": True, "throttle_buckets": 1}
+    assert _admit(db_url, datetime.now(UTC), email="admin@localhost").admitted

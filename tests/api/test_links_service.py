@@ -24,6 +24,7 @@ from didit_portal.didit.factory import client_from_settings
 from didit_portal.models import DataTransferSession, VerificationLink, VerificationSession, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import links, notify
+from didit_portal.services.access import api_tokens
 
 
 @pytest.fixture
@@ -41,7 +42,9 @@ async def client(portal: Settings) -> AsyncIterator[DiditClient]:
 async def _outcome(settings: Settings, session_id: str, outcome: str) -> None:
     async with httpx.AsyncClient() as http:
         response = await http.post(
-            f"{settings.internal_url}/didit-sandbox/sandbox/sessions/{session_id}/outcome", json={"outcome": outcome}
+            f"{settings.internal_url}/didit-sandbox/sandbox/sessions/{session_id}/outcome",
+            json={"outcome": outcome},
+            headers={"x-api-key": settings.api_key},  # the sandbox's control API takes its key
         )
     assert response.status_code == 200, response.text
 
@@ -181,7 +184,7 @@ async def test_share_lifecycle_confirm(portal: Settings, client: DiditClient, db
             assert row.user_data and row.user_data.get("sub") and "names" in row.user_data
             raw = db.execute(text("SELECT user_data FROM data_transfer_session")).scalar_one()
             assert b"sub" not in bytes(raw)  # encrypted at rest
-        kinds = [(c.status, c.kind) for c in changes if c.session_id == share.data_session_id]
+        kinds = [(c.status, c.kind) for c in changes if c.session_id == share.id]  # pages follow the link
         assert kinds == [("retrieved", "data_transfer"), ("confirmed", "data_transfer")]
         # Confirmed is final: the link is not reused for the same request.
         new_share, new_token = await links.create_data_request(
@@ -218,3 +221,35 @@ async def test_share_refresh_after_expiry(portal: Settings, client: DiditClient,
         assert view["status"] == "initialized" and view["data_session_id"] == refreshed.data_session_id
     finally:
         unsubscribe()
+
+
+async def test_links_are_reused_only_by_the_token_that_made_them(
+    portal: Settings, client: DiditClient, db_url: str
+) -> None:
+    """Issue 10 item 9: before, any caller posting another's vendor_data got that caller's open link back."""
+    engine = get_engine(db_url)
+    a, _ = api_tokens.create_token(engine, name="a")
+    b, _ = api_tokens.create_token(engine, name="b")
+    link, _ = await links.create_verification(engine, client, vendor_data="shared", api_token_id=a.id, settings=portal)
+    again, again_token = await links.create_verification(
+        engine, client, vendor_data="shared", api_token_id=a.id, settings=portal
+    )
+    assert again.id == link.id and again_token is None and link.api_token_id == a.id
+    # Didit hands back the same unfinished session to anyone: neither B nor the portal itself may take it over.
+    for other in (b.id, None):
+        with pytest.raises(links.LinkConflictError):
+            await links.create_verification(engine, client, vendor_data="shared", api_token_id=other, settings=portal)
+    with Session(engine) as db:
+        assert db.execute(text("SELECT count(*) FROM verification_link")).scalar_one() == 1  # nothing stored
+
+    share, _ = await links.create_data_request(
+        engine, client, vendor_data="s", scope="email", api_token_id=a.id, settings=portal
+    )
+    mine, mine_token = await links.create_data_request(
+        engine, client, vendor_data="s", scope="email", api_token_id=b.id, settings=portal
+    )
+    assert mine.id != share.id and mine_token is not None and mine.api_token_id == b.id
+    ours, _ = await links.create_data_request(
+        engine, client, vendor_data="s", scope="email", api_token_id=a.id, settings=portal
+    )
+    assert ours.id == share.id

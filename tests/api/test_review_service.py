@@ -17,7 +17,7 @@ from didit_portal.db import get_engine, session_scope
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.didit.schemas import CreateSessionRequest
 from didit_portal.models import AuditLog, Decision, ReviewAction, StaffUser, VerificationSession
-from didit_portal.security import decrypt_text
+from didit_portal.security import decrypt_text, row_aad
 from didit_portal.services import audit, notify
 from didit_portal.services.access.accounts import Principal, Unauthorized
 from didit_portal.services.review import actions as review
@@ -140,8 +140,9 @@ def test_rejecting_a_request_and_the_validation_rules(db_url: str) -> None:
         assert stored is not None and stored.state == "rejected"
         # The reason is encrypted at rest.
         raw = db.execute(text("SELECT reason FROM review_action WHERE id = :i"), {"i": action.id}).scalar_one()
-        assert decrypt_text(bytes(raw)) == "r"  # sealed: version, nonce, ciphertext and tag, not the text
-        assert bytes(raw)[:1] == b"\x01" and len(bytes(raw)) == 1 + 12 + 1 + 16
+        # Sealed (version, nonce, ciphertext and tag, not the text) and bound to its row (issue 10, item 17).
+        assert decrypt_text(bytes(raw), aad=row_aad("review_action", "reason", action.id)) == "r"
+        assert bytes(raw)[:1] == b"\x02" and len(bytes(raw)) == 1 + 12 + 1 + 16
 
 
 def test_notes_are_encrypted_and_hidden_from_viewers(db_url: str) -> None:
@@ -231,6 +232,7 @@ async def test_decline_goes_to_didit_and_is_confirmed_by_its_webhook(
                     outcome = await http.post(
                         f"{settings.internal_url}/didit-sandbox/sandbox/sessions/{created.session_id}/outcome",
                         json={"outcome": "approve"},
+                        headers={"x-api-key": settings.api_key},  # the sandbox's control API takes its key
                     )
                 assert outcome.status_code == 200, outcome.text
 

@@ -148,6 +148,7 @@ def test_expired_and_already_final_pages(
     response = httpx.post(
         f"{didit_sandbox.origin}/sandbox/sessions/{created['session_id']}/outcome",
         json={"outcome": "expire"},
+        headers={"x-api-key": didit_sandbox.api_key},  # the control API takes the sandbox's key
         timeout=10,
     )
     assert response.status_code == 200, response.text

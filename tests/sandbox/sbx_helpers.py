@@ -122,8 +122,10 @@ async def create_session(client: httpx.AsyncClient, **body: Any) -> dict[str, An
 
 
 async def outcome(client: httpx.AsyncClient, session_id: str, name: str, **extra: Any) -> httpx.Response:
-    """POST the control API."""
-    return await client.post(f"/sandbox/sessions/{session_id}/outcome", json={"outcome": name, **extra})
+    """POST the control API (it takes the sandbox's API key, as the ``/v3`` routes do)."""
+    return await client.post(
+        f"/sandbox/sessions/{session_id}/outcome", json={"outcome": name, **extra}, headers={"x-api-key": KEY}
+    )
 
 
 async def wait_for(predicate: Callable[[], bool], limit: float = 10.0, interval: float = 0.02) -> None:

@@ -54,6 +54,26 @@ async def test_outcome_from_in_progress_fires_one_event(api: httpx.AsyncClient) 
     assert result["previous_status"] == "In Progress" and len(result["event_ids"]) == 1
 
 
+@pytest.mark.parametrize("headers", [{}, {"x-api-key": "sbx_guessed"}, {"x-api-key": ""}])
+async def test_control_api_needs_the_api_key(api: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    """Without the sandbox's key the control API refuses (403, as ``/v3``) and nothing moves, nothing is signed.
+
+    Before issue 10 the route was ``auth="none"``: anyone who reached the sandbox could finish a session and have
+    the sandbox sign and deliver the webhook (this test then got 200). The requests go through a second client on
+    the same app that carries no key, or a wrong one.
+    """
+    body = await create_session(api)
+    sid = body["session_id"]
+    bare = httpx.AsyncClient(transport=api._transport, base_url=ORIGIN, headers=headers)
+    async with bare:
+        refused = await bare.post(f"/sandbox/sessions/{sid}/outcome", json={"outcome": "approve"})
+    assert refused.status_code == 403
+    assert refused.json() == {"detail": "You do not have permission to perform this action."}
+    assert (await api.get(f"/v3/session/{sid}/decision/")).json()["status"] == "Not Started"
+    assert await _events(api, sid) == []  # no webhook was queued, so none was signed
+    assert (await outcome(api, sid, "approve")).status_code == 200  # with the key: accepted
+
+
 async def test_control_errors(api: httpx.AsyncClient) -> None:
     assert (await outcome(api, str(uuid.uuid4()), "approve")).status_code == 404
     body = await create_session(api)

@@ -679,13 +679,15 @@ async def test_real_app_unilink_expired_and_resubmitted(tmp_path: Any) -> None:
     assert _state(response.text)["status"] == "Not Started"
 
     expired = await _create(client, vendor_data="expired-user")
-    assert (await client.post(f"/sandbox/sessions/{expired['session_id']}/outcome", json={"outcome": "expire"})).json()[
-        "status"
-    ] == "Expired"
+    control = {"x-api-key": API_KEY}  # the control API takes the sandbox's key
+    expire = await client.post(
+        f"/sandbox/sessions/{expired['session_id']}/outcome", json={"outcome": "expire"}, headers=control
+    )
+    assert expire.json()["status"] == "Expired"
     assert _state((await client.get(f"/session/{expired['session_token']}")).text)["status"] == "Expired"
 
     redo = await _create(client, vendor_data="redo-user")
-    await client.post(f"/sandbox/sessions/{redo['session_id']}/outcome", json={"outcome": "decline"})
+    await client.post(f"/sandbox/sessions/{redo['session_id']}/outcome", json={"outcome": "decline"}, headers=control)
     response = await client.patch(
         f"/v3/session/{redo['session_id']}/update-status/",
         headers={"x-api-key": API_KEY},

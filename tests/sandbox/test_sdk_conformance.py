@@ -93,7 +93,9 @@ def test_list_paging_through_reconcile_range(client: Didit) -> None:
 
 
 def _control(sandbox: ServedApp, session_id: str, name: str) -> None:
-    response = httpx.post(f"{sandbox.origin}/sandbox/sessions/{session_id}/outcome", json={"outcome": name})
+    response = httpx.post(
+        f"{sandbox.origin}/sandbox/sessions/{session_id}/outcome", json={"outcome": name}, headers={"x-api-key": KEY}
+    )
     assert response.status_code == 200, response.text
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from didit_portal.config import (
-    EMBEDDED_SANDBOX_API_KEY,
     SANDBOX_PREFIX,
+    SANDBOX_WEBHOOK_SECRET_FILE,
     ConfigError,
     Settings,
     get_settings,
@@ -33,6 +33,8 @@ NAMES = (
     "DATABASE_URL",
     "REDIS_URL",
     "PORTAL_SECRET_KEY",
+    "PORTAL_SECRET_KEY_PREVIOUS",
+    "PORTAL_LISTEN_HOST",
     "PUBLIC_BASE_URL",
     "PORT",
     "PORTAL_INTERNAL_URL",
@@ -72,7 +74,7 @@ def test_sandbox_mode_without_key_points_at_the_embedded_sandbox(env: pytest.Mon
     assert settings.effective_auth_base_url == f"http://127.0.0.1:4123{SANDBOX_PREFIX}"
     # Links and QR codes follow the port too (``make run PORT=4123`` without PUBLIC_BASE_URL).
     assert settings.public_base_url == "http://localhost:4123"
-    assert settings.api_key == EMBEDDED_SANDBOX_API_KEY
+    assert settings.api_key.startswith("sbx_")  # this installation's own key (tests below)
 
 
 def test_public_base_url_wins_over_the_port(env: pytest.MonkeyPatch) -> None:
@@ -191,17 +193,15 @@ def test_secret_key_is_generated_once_into_the_data_folder_with_0600(env: pytest
 
 
 def test_configured_secret_key_wins_and_writes_nothing(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    env.setenv("PORTAL_SECRET_KEY", "from-the-environment")
-    assert Settings().secret_key() == b"from-the-environment"
+    env.setenv("PORTAL_SECRET_KEY", "from-the-environment-32-bytes-long")
+    assert Settings().secret_key() == b"from-the-environment-32-bytes-long"
     assert not (tmp_path / "data" / "secret_key").exists()
 
 
-def test_webhook_secret_defaults_only_for_the_sandbox(env: pytest.MonkeyPatch) -> None:
-    from didit_portal.config import EMBEDDED_SANDBOX_WEBHOOK_SECRET
-
+def test_webhook_secret_defaults_only_for_the_sandbox(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
     sandbox = Settings()  # no variable set: sandbox mode, the embedded sandbox's secret, and it may start
     assert sandbox.is_sandbox
-    assert sandbox.webhook_secret == EMBEDDED_SANDBOX_WEBHOOK_SECRET
+    assert sandbox.webhook_secret == (tmp_path / "data" / SANDBOX_WEBHOOK_SECRET_FILE).read_text()
     sandbox.check_startable()
     env.setenv("DIDIT_API_KEY", "key")  # live mode without a secret: no default, the portal refuses to start
     live = Settings()

@@ -85,6 +85,7 @@ def test_route_tables_point_at_module_level_handlers() -> None:
         routes.API_AUTH_TOTP_ENROL: (["POST"], "totp_enrol"),
         routes.API_AUTH_TOTP_SETUP: (["GET", "HEAD"], "totp_setup"),
         routes.API_AUTH_LOGOUT: (["POST"], "logout"),
+        routes.API_AUTH_PASSWORD: (["POST"], "password"),
         routes.API_WEBHOOK_DIDIT: (["POST"], "receive_didit_webhook"),
     }
 

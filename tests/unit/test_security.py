@@ -106,3 +106,74 @@ def test_lookup_hash_is_keyed_and_deterministic() -> None:
     assert first != lookup_hash("token-valuf")
     configure_keys(OLD)
     assert lookup_hash("token-value") != first
+
+
+# ---- Issue 10, item 17: values bound to their row; lookups through a rotation -------------------------------------
+
+
+def test_a_row_bound_value_opens_only_in_its_own_row_column_and_table() -> None:
+    """Associated data binds table, column and row key: a value moved anywhere else fails to decrypt.
+
+    Before issue 10 every value was sealed with the version byte as its only associated data, so a ciphertext
+    pasted into another row (or column) decrypted there as if it belonged to it.
+    """
+    home = security.row_aad("verification_session", "url", "s-1")
+    token = encrypt_text("https://verify.example/s-1", aad=home)
+    assert token[:1] == b"\x02" and security.is_row_bound(token)
+    assert decrypt_text(token, aad=home) == "https://verify.example/s-1"
+    for elsewhere in (
+        security.row_aad("verification_session", "url", "s-2"),  # another row
+        security.row_aad("verification_session", "session_token", "s-1"),  # another column of the same row
+        security.row_aad("data_transfer_session", "url", "s-1"),  # the same key in another table
+    ):
+        with pytest.raises(DecryptionError):
+            decrypt_text(token, aad=elsewhere)
+    with pytest.raises(DecryptionError, match="bound to its row"):
+        decrypt_text(token)  # read without its row: refused, never opened unbound
+
+
+def test_row_keys_cannot_collide_through_separators() -> None:
+    assert security.row_aad("t", "c", "a", "b") != security.row_aad("t", "c", "a\x00b")
+    assert security.row_aad("t", "c", "ab") != security.row_aad("t", "c", "a", "b")
+    assert security.row_aad("decision", "payload", "s", 5) == security.row_aad("decision", "payload", "s", "5")
+
+
+def test_json_values_bind_too() -> None:
+    aad = security.row_aad("decision", "payload", "s-1", 1700000000)
+    token = encrypt_json({"status": "Approved"}, aad=aad)
+    assert decrypt_json(token, aad=aad) == {"status": "Approved"}
+    with pytest.raises(DecryptionError):
+        decrypt_json(token, aad=security.row_aad("decision", "payload", "s-2", 1700000000))
+
+
+def test_values_written_before_row_binding_still_open_with_a_row_given() -> None:
+    legacy = encrypt_text("written before issue 10")  # the unbound format, as stored by earlier versions
+    assert legacy[:1] == b"\x01"
+    assert decrypt_text(legacy, aad=security.row_aad("t", "c", "any")) == "written before issue 10"
+
+
+def test_the_type_passes_row_sealed_values_through_and_leaves_bound_ones_to_the_row_hook() -> None:
+    column = security.EncryptedText()
+    sealed = security.Sealed(encrypt_text("v", aad=security.row_aad("t", "c", 1)))
+    assert column.process_bind_param(sealed, None) == bytes(sealed)  # pyright: ignore[reportArgumentType]
+    read = column.process_result_value(bytes(sealed), None)  # pyright: ignore[reportArgumentType]
+    assert isinstance(read, security.Unopened)
+    assert column.process_result_value(encrypt_text("old"), None) == "old"  # pyright: ignore[reportArgumentType]
+
+
+def test_lookups_try_every_configured_key_current_first() -> None:
+    configure_keys(OLD)
+    before = lookup_hash("api-token")
+    configure_keys(KEY, OLD)
+    hashes = security.lookup_hashes("api-token")
+    assert hashes[1] == before and hashes[0] == lookup_hash("api-token") != before
+    configure_keys(KEY)
+    assert security.lookup_hashes("api-token") == [hashes[0]]
+
+
+def test_derived_keys_are_per_purpose_and_per_secret() -> None:
+    configure_keys(KEY, OLD)
+    audit_keys = security.derived_keys(b"audit-chain/hmac-sha256/v2")
+    assert len(audit_keys) == 2 and audit_keys[0] != audit_keys[1]
+    assert security.derived_keys(b"another/purpose")[0] != audit_keys[0]
+    assert all(len(k) == 32 for k in audit_keys)

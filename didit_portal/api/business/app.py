@@ -10,13 +10,17 @@ from sqlalchemy.engine import Engine
 
 from didit_portal import routes
 from didit_portal.api.business import data_requests, errors, verifications
+from didit_portal.api.business.guard import BearerFirst
 from didit_portal.config import Settings
 from didit_portal.didit.client import DiditClient
 from didit_portal.didit.factory import client_from_settings
 
 _DESCRIPTION = (
     "Create Didit verification and Auth + Data links for your users. Every call needs "
-    "`Authorization: Bearer <token>` (`python -m didit_portal tokens create --name N`)."
+    "`Authorization: Bearer <token>` (`python -m didit_portal tokens create --name N [--scope S ...]`), checked "
+    "before the body is read; the token must hold the operation's scope (`verifications:write`, "
+    "`verifications:read`, `data-requests:write`, `data-requests:read`), and reaches only the links it created. "
+    "Bodies are capped at 64 KiB."
 )
 
 
@@ -55,6 +59,8 @@ def business_app(settings: Settings, engine: Engine, *, client: DiditClient | No
     app.state.didit = didit
     app.state.runtime = _closing(didit)
     errors.install(app)
+    # Outside the routers: the bearer check and the body cap run before FastAPI reads any body.
+    app.add_middleware(BearerFirst, engine=engine, public_paths=frozenset({routes.API_V1_OPENAPI}))
     # Inclusion order is the OpenAPI document's order of paths.
     app.include_router(verifications.router)
     app.include_router(data_requests.router)

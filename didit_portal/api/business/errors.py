@@ -1,14 +1,14 @@
 """Every failure of the business API as one JSON shape, ``{error, message, fields?}`` (:class:`ErrorBody`).
 
 Didit's own error details are never passed through (they may echo request data), only which of our fields
-Didit objected to. :func:`install` puts the handlers and the body cap on the app; :data:`ERRORS` & co.
-document the answers per operation in the OpenAPI document.
+Didit objected to. :func:`install` puts the handlers on the app (the body cap and the bearer check are
+:mod:`~didit_portal.api.business.guard`'s); :data:`ERRORS` & co. document the answers per operation in the OpenAPI
+document.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -22,8 +22,6 @@ from didit_portal.didit import errors as didit_errors
 
 log = logging.getLogger(__name__)
 
-#: Bodies above this are refused before parsing (the largest valid one is well under it).
-MAX_BODY_BYTES = 64 * 1024
 #: Didit field names in its validation errors, mapped to ours.
 _DIDIT_FIELDS = {
     "workflow_id": "workflow",
@@ -38,6 +36,8 @@ _DIDIT_FIELDS = {
 #: OpenAPI ``responses`` of every operation.
 ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": ErrorBody, "description": "Missing, unknown or revoked bearer token."},
+    403: {"model": ErrorBody, "description": "The token lacks the scope this operation needs (`insufficient_scope`)."},
+    413: {"model": ErrorBody, "description": "Body larger than 64 KiB (`payload_too_large`)."},
     422: {"model": ErrorBody, "description": "Invalid field(s); `fields` names them."},
 }
 #: OpenAPI ``responses`` of the operations that call Didit.
@@ -47,7 +47,16 @@ DIDIT_ERRORS: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorBody, "description": "Didit unavailable or rate-limited; see Retry-After."},
 }
 #: OpenAPI ``responses`` of the operations that read one resource by id.
-NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody, "description": "No such id."}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No such id among the links this token created."}
+}
+#: OpenAPI ``responses`` of creating a verification (Didit reuses sessions per vendor_data, whoever asks).
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {
+        "model": ErrorBody,
+        "description": "This vendor_data and workflow have an unfinished verification created by another token.",
+    }
+}
 
 
 class ApiError(Exception):
@@ -100,7 +109,14 @@ def field_name(loc: tuple[Any, ...] | list[Any]) -> str:
     parts = [str(p) for p in loc]
     if parts and parts[0] in ("body", "path", "query", "header"):
         parts = parts[1:]
+    # A field that takes one of several types (``uuid`` or a ``literal[...]``) reports each branch it tried: the
+    # client sent one field, so name it once.
+    parts = [p for p in parts if p not in _UNION_BRANCHES and not p.startswith(("literal[", "function-"))]
     return ".".join(parts) or "body"
+
+
+#: The tags pydantic puts in a location for the branches of a union field.
+_UNION_BRANCHES = frozenset({"uuid", "str", "int", "list[str]", "none", "constrained-str"})
 
 
 def didit_error(exc: didit_errors.DiditError) -> ApiError:
@@ -148,6 +164,10 @@ async def _on_invalid(_: Request, exc: RequestValidationError) -> Response:
 
 
 async def _on_http_error(_: Request, exc: StarletteHTTPException) -> Response:
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (not UTF-8): an invalid body, like malformed JSON (422).
+        fields = [{"field": "body", "message": "not valid UTF-8 JSON"}]
+        return error_response(ApiError(422, "validation_error", "Invalid request.", fields=fields))
     code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
     return error_response(ApiError(exc.status_code, code, str(exc.detail)))
 
@@ -157,7 +177,7 @@ async def _on_didit_error(_: Request, exc: didit_errors.DiditError) -> Response:
 
 
 def install(app: FastAPI) -> None:
-    """Answer every error of the app as :class:`ErrorBody` and cap request bodies (:func:`cap_body`).
+    """Answer every error of the app as :class:`ErrorBody`.
 
     Ours replace FastAPI's own 404/405/422 answers, so a client sees one error shape.
 
@@ -168,24 +188,3 @@ def install(app: FastAPI) -> None:
     app.exception_handler(RequestValidationError)(_on_invalid)
     app.exception_handler(StarletteHTTPException)(_on_http_error)
     app.exception_handler(didit_errors.DiditError)(_on_didit_error)
-    app.middleware("http")(cap_body)
-
-
-async def cap_body(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    """HTTP middleware: refuse a declared oversize body up front, and forbid caching every answer.
-
-    Args:
-        request: The request.
-        call_next: The rest of the app.
-
-    Returns:
-        413 for a ``Content-Length`` above :data:`MAX_BODY_BYTES`; otherwise the app's answer, ``no-store``.
-    """
-    # FastAPI reads the whole body before any dependency runs: refuse a declared oversize body up front.
-    length = request.headers.get("content-length", "")
-    if length.isdigit() and int(length) > MAX_BODY_BYTES:
-        return error_response(ApiError(413, "payload_too_large", f"Body larger than {MAX_BODY_BYTES} bytes."))
-    response = await call_next(request)
-    # Answers carry link URLs (capabilities) and shared user data: no cache may keep them.
-    response.headers["Cache-Control"] = "no-store"
-    return response

@@ -5,15 +5,60 @@ from __future__ import annotations
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, field_validator
 
-from didit_portal.services.links import LANGUAGES, ScopeError, parse_scopes
+from didit_portal.services.links import LANGUAGES, SCOPES, ScopeError, parse_scopes
+from didit_portal.services.links.shares import SCOPE_ALIASES
 
-_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
+#: Control characters and white space, spelled out: ``\s`` means different sets in Python and in the JSON Schema
+#: (ECMAScript) regexes a client checks these patterns with.
+_BLANK = r"\x00-\x20\x7f-\xa0\u1680\u2000-\u200b\u2028\u2029\u202f\u205f\u3000\ufeff"
+_EMAIL_PATTERN = rf"[^@{_BLANK}]{{1,64}}@[^@.{_BLANK}]+(\.[^@.{_BLANK}]+)+"
+_EMAIL_RE = re.compile(_EMAIL_PATTERN)
+_RETURN_URL_PATTERN = rf"https?://[^/?#{_BLANK}]+([/?#][^{_BLANK}]*)?"
+_RETURN_URL_RE = re.compile(_RETURN_URL_PATTERN)
+
+# The JSON schemas below say what the validators check, so a client (or a generated SDK) knows what will pass:
+# the Schemathesis run (tests/api/test_business_api_schema.py) sends what they allow and expects it accepted.
+Email = Annotated[str, WithJsonSchema({"type": "string", "maxLength": 254, "pattern": f"^{_EMAIL_PATTERN}$"})]
+Language = Annotated[str, WithJsonSchema({"type": "string", "enum": sorted(LANGUAGES)})]
+#: No control characters (PostgreSQL cannot store NUL; the others have no place in an id), and no blank at either
+#: end: values are taken as sent, so " u-1 " is refused rather than silently made another id than "u-1".
+_VENDOR_DATA_PATTERN = rf"[^{_BLANK}]([^\x00-\x1f\x7f]*[^{_BLANK}])?"
+_VENDOR_DATA_RE = re.compile(_VENDOR_DATA_PATTERN)
+
+
+def _vendor_data(value: str) -> str:
+    if not _VENDOR_DATA_RE.fullmatch(value):
+        raise ValueError("no control characters, and no spaces at either end")
+    return value
+
+
+VendorData = Annotated[
+    str,
+    Field(min_length=1, max_length=255),
+    AfterValidator(_vendor_data),
+    WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 255, "pattern": f"^{_VENDOR_DATA_PATTERN}$"}),
+]
+_SCOPE_NAMES = sorted(SCOPES | set(SCOPE_ALIASES))
+_SCOPE_WORD = "(" + "|".join(_SCOPE_NAMES) + ")"
+_SCOPE_STRING_RE = re.compile(rf" *{_SCOPE_WORD}( +{_SCOPE_WORD})* *")
+ScopeRequest = Annotated[
+    str | list[str],
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": f"^{_SCOPE_STRING_RE.pattern}$"},
+                {"type": "array", "items": {"type": "string", "enum": _SCOPE_NAMES}, "minItems": 1},
+            ]
+        }
+    ),
+]
+ReturnUrl = Annotated[str, WithJsonSchema({"type": "string", "maxLength": 2000, "pattern": f"^{_RETURN_URL_PATTERN}$"})]
 #: Didit echoes metadata in every webhook and decision: keep it small.
 MAX_METADATA_BYTES = 8 * 1024
 
@@ -31,24 +76,31 @@ def iso(value: datetime) -> str:
 
 
 class _Strict(BaseModel):
-    # Unknown fields are refused (422 naming them): a typo such as "vendorData" must not pass silently.
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Unknown fields are refused (422 naming them): a typo such as "vendorData" must not pass silently. Values are
+    # taken as sent (no stripping), so what passes is exactly what the document's schema describes.
+    model_config = ConfigDict(extra="forbid")
+
+
+#: What a verification is for: an admin maps each to a workflow (``services/workflows/defaults.py:PURPOSES``).
+Purpose = Literal["kyc", "age", "biometric", "address", "questionnaire"]
 
 
 class VerificationCreate(_Strict):
     """``POST /api/v1/verifications``."""
 
-    vendor_data: str = Field(
-        min_length=1,
-        max_length=255,
+    vendor_data: VendorData = Field(
         description="Your id for the user (Didit's idempotency "
         "key): a second request while the session is unfinished returns the same link.",
     )
-    workflow: UUID | None = Field(default=None, description="Didit workflow id; the portal's default when omitted.")
-    email: str | None = Field(default=None, max_length=254, description="Prefills Didit's email step.")
-    language: str | None = Field(default=None, description="Didit language code, e.g. `en`, `es`, `pt-BR`.")
-    return_url: str | None = Field(
-        default=None, max_length=2000, description="http(s) URL the done page links back to."
+    workflow: UUID | Purpose | None = Field(
+        default=None,
+        description="A Didit workflow id, or a purpose (`kyc`, `age`, `biometric`, `address`, `questionnaire`) whose "
+        "workflow an admin chose on /admin/workflows; the default (`kyc`) purpose's workflow when omitted.",
+    )
+    email: Email | None = Field(default=None, max_length=254, description="Prefills Didit's email step.")
+    language: Language | None = Field(default=None, description="Didit language code, e.g. `en`, `es`, `pt-BR`.")
+    return_url: ReturnUrl | None = Field(
+        default=None, max_length=2000, description="Absolute http(s) URL the done page links back to."
     )
     metadata: dict[str, Any] | None = Field(
         default=None,
@@ -74,9 +126,8 @@ class VerificationCreate(_Strict):
     def _return_url(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        parts = urlsplit(value)
         # Only web URLs: the done page renders it as a link, and javascript:/data: there would be script.
-        if parts.scheme not in ("http", "https") or not parts.netloc:
+        if not _RETURN_URL_RE.fullmatch(value) or not urlsplit(value).netloc:
             raise ValueError("must be an absolute http(s) URL")
         return value
 
@@ -122,20 +173,30 @@ class VerificationOut(BaseModel):
 class DataRequestCreate(_Strict):
     """``POST /api/v1/data-requests``."""
 
-    vendor_data: str = Field(min_length=1, max_length=255, description="Your id for the user.")
-    scope: str | list[str] = Field(
-        description="Space-separated string or list of Didit Auth + Data scopes, e.g. `names email`."
+    vendor_data: VendorData = Field(description="Your id for the user.")
+    scope: ScopeRequest | None = Field(
+        default=None,
+        description="Space-separated string or list of Didit Auth + Data scopes, e.g. `names email`; the portal's "
+        "default preset (set by an admin on /admin/workflows) when omitted.",
     )
 
     @field_validator("scope", mode="before")
     @classmethod
-    def _scope(cls, value: Any) -> str:
+    def _scope(cls, value: Any) -> str | None:
+        if value is None:
+            return None
         if not isinstance(value, (str, list)):
             raise ValueError("must be a string or a list of strings")
         try:
-            return " ".join(parse_scopes(value))  # pyright: ignore[reportUnknownArgumentType]
+            scopes = parse_scopes(value)  # pyright: ignore[reportUnknownArgumentType]
         except ScopeError as exc:
             raise ValueError(str(exc)) from None
+        # Exactly what the document says (parse_scopes alone would also take tabs, or padded list items).
+        if isinstance(value, str) and not _SCOPE_STRING_RE.fullmatch(value):
+            raise ValueError("separate scopes with spaces")
+        if isinstance(value, list) and not all(item in _SCOPE_NAMES for item in value):  # pyright: ignore
+            raise ValueError("each scope must be a scope name, without spaces")
+        return " ".join(scopes)
 
 
 class DataRequestCreated(BaseModel):
@@ -178,8 +239,8 @@ class ErrorBody(BaseModel):
     """Every error: a stable code, a readable message, and for 422 the invalid fields."""
 
     error: str = Field(
-        description="unauthorized | not_found | validation_error | payload_too_large | "
-        "didit_rejected | didit_unavailable | not_configured"
+        description="unauthorized | insufficient_scope | not_found | conflict | method_not_allowed | "
+        "validation_error | payload_too_large | didit_rejected | didit_unavailable | not_configured"
     )
     message: str
     fields: list[FieldError] | None = None

@@ -105,11 +105,14 @@ def unilink_url(public_url: str, workflow_id: str) -> str:
     return f"{public_url}/u/{base64.urlsafe_b64encode(workflow_id.encode()).decode().rstrip('=')}"
 
 
-def validate_features(raw: Any) -> list[dict[str, Any]]:
+def validate_features(raw: Any, workflow_type: str | None = None) -> list[dict[str, Any]]:
     """Check a management-API feature list: known, no KYB, no repeats, OCR before what needs it.
 
     Args:
         raw: The body's ``features`` (objects with ``feature`` and ``config``, or bare names).
+        workflow_type: The workflow's type. A ``biometric_authentication`` workflow matches the face against the
+            session's ``portrait_image``, not a document, so its FACE_MATCH needs no OCR before it (Didit's
+            workflow types: https://docs.didit.me/reference/workflows).
 
     Returns:
         The features as stored.
@@ -119,6 +122,7 @@ def validate_features(raw: Any) -> list[dict[str, Any]]:
     """
     if not isinstance(raw, list) or not raw:
         raise EngineError(400, {"features": ["At least one feature is required."]})
+    needs_ocr = NEEDS_OCR_FIRST - {"FACE_MATCH"} if workflow_type == "biometric_authentication" else NEEDS_OCR_FIRST
     out: list[dict[str, Any]] = []
     seen: set[str] = set()
     for item in raw:
@@ -133,7 +137,7 @@ def validate_features(raw: Any) -> list[dict[str, Any]]:
             raise EngineError(400, {"features": [f'"{feature}" is not a valid choice.']})
         if feature in seen:
             raise EngineError(400, {"features": [f"Feature '{feature}' appears twice."]})
-        if feature in NEEDS_OCR_FIRST and "OCR" not in seen:
+        if feature in needs_ocr and "OCR" not in seen:
             raise EngineError(400, {"features": [f"OCR must come before {feature}."]})
         seen.add(feature)
         config = item.get("config") if isinstance(item, dict) else None
@@ -165,11 +169,11 @@ def features_from_body(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]]]
     """
     wf_type = body.get("workflow_type") or "kyc"
     if "features" in body:
-        return str(wf_type), validate_features(body["features"])
+        return str(wf_type), validate_features(body["features"], str(wf_type))
     if wf_type not in TEMPLATES:
         raise EngineError(400, {"workflow_type": [f'"{wf_type}" is not a valid choice.']})
     features = [dict(f) for f in TEMPLATES[wf_type]]
     for flag, feature in FLAGS.items():
         if body.get(flag) and all(f["feature"] != feature for f in features):
             features.append(feature_entry(feature))
-    return str(wf_type), validate_features(features)
+    return str(wf_type), validate_features(features, str(wf_type))

@@ -1,8 +1,8 @@
 """Sandbox-only routes: the control API, the scenario catalogue, the healthcheck and the media.
 
-The control API is for tests and is the sandbox's own, not part of Didit's API; the catalogue lists Didit's sandbox
-scenarios (https://docs.didit.me/integration/sandbox-testing) and the sandbox's extra slugs; the media stand in
-for Didit's presigned URLs.
+The control API is for tests and is the sandbox's own, not part of Didit's API (it takes the sandbox's API
+key); the catalogue lists Didit's sandbox scenarios (https://docs.didit.me/integration/sandbox-testing) and the
+sandbox's extra slugs; the media stand in for Didit's presigned URLs.
 """
 
 from __future__ import annotations
@@ -18,9 +18,14 @@ from didit_portal.sandbox.routes.http import json_response, read_json, services_
 from didit_portal.sandbox.types import EngineError
 
 
-@endpoint(auth="none", scope=None)
+@endpoint(auth="key", scope=None)
 async def control_outcome(request: Request) -> Response:
-    """``POST /sandbox/sessions/{session_id}/outcome`` ``{"outcome", "nodes_to_resubmit"?}``: finish a session."""
+    """``POST /sandbox/sessions/{session_id}/outcome`` ``{"outcome", "nodes_to_resubmit"?}``: finish a session.
+
+    Needs the sandbox's API key (``x-api-key``), as its ``/v3`` routes do: finishing a session makes the sandbox
+    send a signed webhook, so without the key anyone who reached it could have a decision delivered. The hosted
+    page's own buttons do not come here (they post to the page's endpoints with its session token).
+    """
     body = await read_json(request)
     if not isinstance(body, dict) or "outcome" not in body:
         raise EngineError(400, {"outcome": ["This field is required."]})

@@ -2,12 +2,17 @@
 
 Every function takes an open :class:`sqlmodel.Session`; the caller commits (``db.writing`` does). Passwords are
 argon2id (``pwdlib``); unknown emails verify a dummy hash (:func:`spend_password_check`) so they cost the same
-time as a wrong password and no response says which of the two it was.
+time as a wrong password and no response says which of the two it was. Each hash takes 64 MiB: at most
+:data:`MAX_CONCURRENT_HASHES` run at once in a process, so a burst of sign-ins queues instead of exhausting memory
+(the sign-in throttle, :mod:`.throttle`, refuses most of such a burst before it gets here).
 """
 
 from __future__ import annotations
 
 import secrets
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
@@ -23,7 +28,16 @@ from didit_portal.services import audit, settings_store
 ROLES: Final = ("viewer", "reviewer", "admin")
 _RANK: Final = {role: rank for rank, role in enumerate(ROLES)}
 MIN_PASSWORD_LENGTH: Final = 12
+#: Argon2 computations allowed at once in this process (each holds 64 MiB while it runs).
+MAX_CONCURRENT_HASHES: Final = 4
 _hasher = PasswordHash((Argon2Hasher(),))
+_hash_slots = threading.BoundedSemaphore(MAX_CONCURRENT_HASHES)
+
+
+@contextmanager
+def _hash_slot() -> Iterator[None]:
+    with _hash_slots:
+        yield
 
 
 # Verified against when the email is unknown, so that path costs one argon2 verification too.
@@ -109,7 +123,8 @@ def hash_password(password: str) -> str:
     Returns:
         The PHC-format hash string.
     """
-    return _hasher.hash(password)
+    with _hash_slot():
+        return _hasher.hash(password)
 
 
 def verify_password(password: str, password_hash: str) -> bool:
@@ -122,7 +137,8 @@ def verify_password(password: str, password_hash: str) -> bool:
     Returns:
         Whether they match.
     """
-    return _hasher.verify(password, password_hash)
+    with _hash_slot():
+        return _hasher.verify(password, password_hash)
 
 
 def check_password(password: str, password_hash: str) -> tuple[bool, str | None]:
@@ -135,7 +151,8 @@ def check_password(password: str, password_hash: str) -> tuple[bool, str | None]
     Returns:
         ``(ok, new_hash)``: ``new_hash`` is set when the caller should store it.
     """
-    return _hasher.verify_and_update(password, password_hash)
+    with _hash_slot():
+        return _hasher.verify_and_update(password, password_hash)
 
 
 def spend_password_check(password: str) -> None:
@@ -144,10 +161,19 @@ def spend_password_check(password: str) -> None:
     Args:
         password: The password that was offered.
     """
-    _hasher.verify(password, _DUMMY_HASH)
+    with _hash_slot():
+        _hasher.verify(password, _DUMMY_HASH)
 
 
-def create_user(db: Session, *, email: str, password: str, role: str, actor: Principal | None = None) -> StaffUser:
+def create_user(
+    db: Session,
+    *,
+    email: str,
+    password: str,
+    role: str,
+    actor: Principal | None = None,
+    must_change_password: bool = False,
+) -> StaffUser:
     """Create a staff account (audited as ``user.create``).
 
     Args:
@@ -156,6 +182,8 @@ def create_user(db: Session, *, email: str, password: str, role: str, actor: Pri
         password: At least :data:`MIN_PASSWORD_LENGTH` characters.
         role: One of :data:`ROLES`.
         actor: Who creates it (None from the CLI).
+        must_change_password: The account may do nothing but choose a new password until it has (for a
+            password that others have seen, such as the first admin's printed one).
 
     Returns:
         The new, flushed user.
@@ -172,12 +200,15 @@ def create_user(db: Session, *, email: str, password: str, role: str, actor: Pri
         raise AuthError("email is not valid")
     if db.exec(select(StaffUser.id).where(StaffUser.email == email)).first() is not None:
         raise AuthError("a staff user with this email already exists")
-    user = StaffUser(email=email, password_hash=hash_password(password), role=role)
+    user = StaffUser(
+        email=email, password_hash=hash_password(password), role=role, must_change_password=must_change_password
+    )
     db.add(user)
     db.flush()
-    audit.record(
-        db, actor=actor, action="user.create", target_type="staff_user", target_id=str(user.id), detail={"role": role}
-    )
+    detail: dict[str, object] = {"role": role}
+    if must_change_password:
+        detail["must_change_password"] = True
+    audit.record(db, actor=actor, action="user.create", target_type="staff_user", target_id=str(user.id), detail=detail)
     return user
 
 

@@ -1,4 +1,4 @@
-"""Staff sign-in: password checks with lockout, and the cookie sessions that follow.
+"""Staff sign-in: password checks, and the cookie sessions that follow.
 
 Shared by the login routes (:mod:`didit_portal.api.auth_routes`), the Reflex base state
 (:mod:`didit_portal.states.base`) and the CLI. Every function takes an open :class:`sqlmodel.Session`; the caller
@@ -6,11 +6,13 @@ commits (``db.writing`` does). Functions that depend on the time take an optiona
 clock. Accounts, roles and passwords themselves are in :mod:`.accounts`.
 
 Design:
-    * Lockout: after :data:`LOCK_AFTER` consecutive failures an account locks for 1 min, doubling with every
-      further failure (capped at :data:`MAX_LOCK`); a success resets it.
-    * Sessions: a random 256-bit token in an HttpOnly cookie; the database stores only ``lookup_hash(token)``.
-      Idle limit 30 min, absolute 12 h, ended on the server at logout. A user with TOTP (or when the
-      ``require_totp`` setting is on) gets a session that is not valid until the second step passes.
+    * Guessing: wrong passwords are slowed down by :mod:`.throttle` (per address, per account and address, in
+      total) before any hash is computed; wrong second-factor codes lock the account (:mod:`.lockout`).
+    * Sessions: a random 256-bit token in an HttpOnly cookie (``__Host-`` prefixed under https); the database
+      stores only ``lookup_hash(token)``. Idle limit 30 min, absolute 12 h, ended on the server at logout. A user
+      with TOTP (or when the ``require_totp`` setting is on) gets a session that is not valid until the second
+      step passes; a user who must change their password (the first admin) gets one that is good for that only
+      (:func:`session_stage`).
 """
 
 from __future__ import annotations
@@ -22,8 +24,9 @@ from typing import Any, Final
 from sqlmodel import Session, select
 
 from didit_portal import routes
+from didit_portal.config import get_settings
 from didit_portal.models import StaffSession, StaffUser, utcnow
-from didit_portal.security import lookup_hash
+from didit_portal.security import lookup_hash, lookup_hashes
 from didit_portal.services import audit
 from didit_portal.services.access.accounts import (
     ROLES,
@@ -35,8 +38,11 @@ from didit_portal.services.access.accounts import (
     totp_required,
 )
 
-#: The HttpOnly session cookie.
+#: The HttpOnly session cookie, when ``PUBLIC_BASE_URL`` is plain http.
 COOKIE_NAME: Final = "didit_portal_session"
+#: Its name under https: browsers accept a ``__Host-`` cookie only with ``Secure``, ``Path=/`` and no ``Domain``,
+#: so no other host (a sibling subdomain) can set or shadow it.
+HOST_COOKIE_NAME: Final = f"__Host-{COOKIE_NAME}"
 IDLE_TIMEOUT: Final = timedelta(minutes=30)
 
 
@@ -47,15 +53,35 @@ ABSOLUTE_TIMEOUT: Final = timedelta(hours=12)
 TOUCH_EVERY: Final = timedelta(minutes=1)
 
 
-LOCK_AFTER: Final = 5
-FIRST_LOCK: Final = timedelta(minutes=1)
-
-
-MAX_LOCK: Final = timedelta(hours=24)
-
-
 #: The one message every failed sign-in shows, whatever the cause.
 GENERIC_ERROR: Final = "Sign-in failed: check your email and password, or try again later."
+#: The message of a sign-in refused by the throttle (before the password was looked at).
+THROTTLED_ERROR: Final = "Too many failed sign-ins: wait a moment, then try again."
+
+
+def is_https(public_base_url: str) -> bool:
+    """Whether the portal is served over https (the cookie is then ``Secure`` and ``__Host-`` prefixed).
+
+    Args:
+        public_base_url: ``PUBLIC_BASE_URL``.
+
+    Returns:
+        True for an ``https://`` URL.
+    """
+    return public_base_url.strip().lower().startswith("https://")
+
+
+def cookie_name(public_base_url: str | None = None) -> str:
+    """The session cookie's name: :data:`HOST_COOKIE_NAME` under https, else :data:`COOKIE_NAME`.
+
+    Args:
+        public_base_url: ``PUBLIC_BASE_URL``; the configured one by default.
+
+    Returns:
+        The name to set and to read.
+    """
+    url = get_settings().public_base_url if public_base_url is None else public_base_url
+    return HOST_COOKIE_NAME if is_https(url) else COOKIE_NAME
 
 
 def safe_next(value: str | None, default: str = routes.ADMIN) -> str:
@@ -73,64 +99,15 @@ def safe_next(value: str | None, default: str = routes.ADMIN) -> str:
     return default
 
 
-def lock_duration(failures: int) -> timedelta | None:
-    """How long an account locks after ``failures`` consecutive failed sign-ins.
-
-    Args:
-        failures: Consecutive failures so far (including the one just made).
-
-    Returns:
-        None below :data:`LOCK_AFTER`; then 1 min, 2 min, 4 min, ... up to :data:`MAX_LOCK`.
-    """
-    if failures < LOCK_AFTER:
-        return None
-    exponent = min(failures - LOCK_AFTER, 20)
-    return min(FIRST_LOCK * (2**exponent), MAX_LOCK)
-
-
-def _register_failure(user: StaffUser, now: datetime) -> None:
-    user.failed_logins += 1
-    lock = lock_duration(user.failed_logins)
-    user.locked_until = now + lock if lock else None
-
-
-def register_failure(db: Session, *, user_id: int, now: datetime | None = None) -> None:
-    """Count a failed second-factor attempt toward the same lockout as wrong passwords.
-
-    Args:
-        db: Open session.
-        user_id: The user.
-        now: Clock override.
-    """
-    user = db.get(StaffUser, user_id)
-    if user is not None:
-        _register_failure(user, now or utcnow())
-        db.add(user)
-
-
-def is_locked(db: Session, *, user_id: int, now: datetime | None = None) -> bool:
-    """Whether the account is inside a lockout period.
-
-    Args:
-        db: Open session.
-        user_id: The user.
-        now: Clock override.
-
-    Returns:
-        True while ``locked_until`` is in the future.
-    """
-    user = db.get(StaffUser, user_id)
-    locked_until = user.locked_until if user else None
-    return locked_until is not None and locked_until > (now or utcnow())
-
-
 def authenticate(
     db: Session, *, email: str, password: str, ip: str | None, now: datetime | None = None
 ) -> tuple[Principal | None, str]:
     """Check a password sign-in, applying the lockout and writing the audit row.
 
     Every failure returns the same message, and costs one argon2 verification whether or not the email exists,
-    so neither the text nor the timing tells an attacker which emails have accounts.
+    so neither the text nor the timing tells an attacker which emails have accounts. The caller has already
+    passed the attempt through :func:`.throttle.admit`. A wrong password never locks the account; an account
+    locked by second-factor failures (:mod:`.lockout`) is refused, and a correct password does not reset them.
 
     Args:
         db: Open session (the caller commits: failure counters and audit rows must persist).
@@ -152,16 +129,13 @@ def authenticate(
     ok, rehashed = check_password(password, user.password_hash)
     if not ok or user.disabled_at is not None:
         if not ok:
-            _register_failure(user, now)
+            user.failed_logins += 1
         db.add(user)
         detail: dict[str, Any] = {"cause": "disabled" if ok else "bad_password", "failures": user.failed_logins}
-        if user.locked_until is not None and not ok:
-            detail["locked_seconds"] = int((user.locked_until - now).total_seconds())
         return _refused(db, user, detail, ip=ip, now=now)
     if rehashed:  # stored with older argon2 parameters: upgrade while we hold the plain password
         user.password_hash = rehashed
-    user.failed_logins = 0
-    user.locked_until = None
+    user.failed_logins = 0  # second-factor failures (totp_failures) stay: only an accepted code resets them
     user.last_login_at = now
     db.add(user)
     principal = principal_of(user)
@@ -236,10 +210,16 @@ def start_session(
     return token
 
 
+def _stored_session(db: Session, token: str) -> StaffSession | None:
+    # The hash under each configured key: sessions begun before a key rotation stay signed in while
+    # PORTAL_SECRET_KEY_PREVIOUS is set (their token is never stored, so `keys rotate` cannot re-hash them).
+    return next((s for s in (db.get(StaffSession, h) for h in lookup_hashes(token)) if s is not None), None)
+
+
 def _live_session(db: Session, token: str | None, now: datetime) -> tuple[StaffSession, StaffUser] | None:
     if not token or len(token) > 256:
         return None
-    session = db.get(StaffSession, lookup_hash(token))
+    session = _stored_session(db, token)
     if session is None or session.ended_at is not None:
         return None
     expires_at = session.expires_at
@@ -273,19 +253,43 @@ def principal_from_token(
 
     Returns:
         The principal, or None when the token is unknown, ended, idle for 30 min, older than 12 h, awaiting its
-        TOTP step (or must enrol one since the admin required it), or its user is disabled.
+        TOTP step (or must enrol one since the admin required it), its user must change their password first,
+        or its user is disabled.
     """
     now = now or utcnow()
     found = _live_session(db, token, now)
-    if found is None or not found[0].second_factor_ok:
+    if found is None or _stage(db, *found) != "full":
         return None
     session, user = found
-    if not user.totp_enabled and totp_required(db):
-        # The admin turned the requirement on after this session began: it must enrol first.
-        return None
     if touch:
         _touch(db, session, now)
     return principal_of(user)
+
+
+def _stage(db: Session, session: StaffSession, user: StaffUser) -> str:
+    if not session.second_factor_ok:
+        return "totp" if user.totp_enabled else "enrol"
+    if not user.totp_enabled and totp_required(db):
+        return "enrol"  # the admin turned the requirement on after this session began: it must enrol first
+    return "change" if user.must_change_password else "full"
+
+
+def session_stage(db: Session, token: str | None, *, now: datetime | None = None) -> tuple[Principal | None, str]:
+    """Where a session stands: which step it still owes before it is a full sign-in.
+
+    Args:
+        db: Open session.
+        token: The cookie value.
+        now: Clock override.
+
+    Returns:
+        ``(None, "")`` without a live session; else the principal and ``totp`` (code owed), ``enrol`` (TOTP set-up
+        owed), ``change`` (a new password owed: the session may only change it) or ``full``.
+    """
+    found = _live_session(db, token, now or utcnow())
+    if found is None:
+        return None, ""
+    return principal_of(found[1]), _stage(db, *found)
 
 
 def pending_principal(db: Session, token: str | None, *, now: datetime | None = None) -> Principal | None:
@@ -339,7 +343,7 @@ def end_session(db: Session, token: str | None, *, now: datetime | None = None) 
     """
     if not token or len(token) > 256:
         return None
-    session = db.get(StaffSession, lookup_hash(token))
+    session = _stored_session(db, token)
     if session is None or session.ended_at is not None:
         return None
     session.ended_at = now or utcnow()

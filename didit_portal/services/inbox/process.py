@@ -5,12 +5,17 @@ decisions, encrypting what gets stored — happens before the write transaction;
 and applies them with
     :func:`~didit_portal.services.inbox.reports.apply_reports`. A failed batch is retried one event
 per transaction; an event that keeps failing is left for an operator after :data:`MAX_ATTEMPTS`.
+
+A delivery that only ``X-Signature-Simple`` authenticated is applied from its signed envelope alone
+(:class:`EnvelopeOnly`): its status, at a time no later than its signed timestamp, and never its body's decision,
+metadata or vendor data; the session is flagged so the reconciler fetches the decision from Didit's API.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +26,7 @@ from sqlmodel import Session, col
 
 from didit_portal.db import write_lock
 from didit_portal.models import InboxEvent, utcnow
+from didit_portal.row_sealing import row_aad_for
 from didit_portal.security import DecryptionError, decrypt_text
 from didit_portal.services import notify
 from didit_portal.services.inbox.reports import PreparedReport, Report, apply_reports, prepare_reports
@@ -29,9 +35,50 @@ log = logging.getLogger(__name__)
 
 #: Webhook types that carry a verification session's status.
 SESSION_TYPES = frozenset({"status.updated", "data.updated"})
+#: The signature kind recorded for deliveries authenticated by ``X-Signature-Simple`` alone.
+SIMPLE_KIND = "simple"
+#: The fields of a Simple-only delivery that are kept: the four ``X-Signature-Simple`` signs, and the event id
+#: (unsigned, used only to drop duplicates; a forged one can at worst make a replayed envelope count twice).
+_ENVELOPE_KEYS = ("webhook_type", "session_id", "status", "timestamp", "event_id")
 #: A row that failed this many processing attempts is left for an operator (``last_error`` says why) instead of
 #: being retried on every pass, where it would hold up the events behind it.
 MAX_ATTEMPTS = 5
+
+
+class EnvelopeOnly(dict[str, Any]):
+    """A delivery reduced to its signed envelope: processing applies its status and asks Didit for the rest."""
+
+
+def envelope_only(payload: dict[str, Any]) -> EnvelopeOnly:
+    """Keep what ``X-Signature-Simple`` covers of a delivery, and drop the rest.
+
+    Simple signs ``timestamp:session_id:status:webhook_type`` only (https://docs.didit.me/integration/webhooks).
+    ``created_at`` is not signed either: it orders events (the newest status wins), so a forged future value
+    could pin a session's status for good. It is kept only up to the signed ``timestamp`` (a delivery's event
+    cannot be newer than its sending), so tampering can make the event look older, never newer.
+
+    Args:
+        payload: The verified body (its ``timestamp`` equals the signed ``X-Timestamp``).
+
+    Returns:
+        The envelope: type, session id, status, timestamp, event id, and the clamped ``created_at``.
+    """
+    envelope = EnvelopeOnly({key: payload[key] for key in _ENVELOPE_KEYS if key in payload})
+    signed_at = payload.get("timestamp")
+    created = payload.get("created_at")
+    if isinstance(signed_at, int) and not isinstance(signed_at, bool):
+        claimed = signed_at
+        if isinstance(created, int | float) and not isinstance(created, bool) and math.isfinite(created):
+            claimed = min(int(created), signed_at)
+        envelope["created_at"] = claimed
+    return envelope
+
+
+def _trusted(payload: Any, signature_kind: str) -> Any:
+    # Rows read back from the database: a Simple-only row stored by an older version still holds the whole body.
+    if signature_kind == SIMPLE_KIND and isinstance(payload, dict):
+        return envelope_only(payload)
+    return payload
 
 
 @dataclass(frozen=True)
@@ -174,12 +221,15 @@ def _load(engine: Engine, ids: list[int], cache: PayloadCache | None) -> list[Pe
                     _INBOX.c.status,
                     _INBOX.c.event_created_at,
                     type_coerce(_INBOX.c.body, LargeBinary),
+                    _INBOX.c.signature_kind,
+                    _INBOX.c.dedupe_key,  # the body is bound to its row by it (row_sealing)
                 ).where(_INBOX.c.id.in_(missing))
             ):
                 payload = None
                 if r[1] in SESSION_TYPES and r[2] and r[3]:
                     try:
-                        payload = json.loads(decrypt_text(r[5]))
+                        aad = row_aad_for("inbox_event", "body", dedupe_key=r[7])
+                        payload = _trusted(json.loads(decrypt_text(r[5], aad=aad)), r[6])
                     except (ValueError, DecryptionError):
                         payload = None  # the single path records the failure
                 found[r[0]] = PendingEvent(r[0], r[1], r[2], r[3], r[4], payload)
@@ -192,6 +242,18 @@ def _report(event: PendingEvent) -> Report | None:
     if not isinstance(event.payload, dict):
         raise ValueError("inbox body is not a JSON object")  # the single path records the failure
     payload = event.payload
+    if isinstance(payload, EnvelopeOnly):
+        # Simple-only: the status alone, at the envelope's time; the reconciler fetches the decision from Didit.
+        clamped = payload.get("created_at")
+        return Report(
+            session_id=event.session_id,
+            status=event.status,
+            # The clamped time (rows stored before the clamp existed keep the body's claim in their column).
+            event_at=min(event.event_created_at, clamped) if isinstance(clamped, int) else event.event_created_at,
+            source="webhook",
+            inbox_event_id=event.id,
+            refetch=True,
+        )
     decision = payload.get("decision") if isinstance(payload.get("decision"), dict) else None
     metadata = payload.get("metadata") if isinstance(payload.get("metadata"), dict) else None
     return Report(
@@ -276,7 +338,7 @@ def _apply(db: Session, event: InboxEvent) -> notify.SessionChanged | None:
             event.session_id,
             event.status,
             event.event_created_at,
-            json.loads(event.body),
+            _trusted(json.loads(event.body), event.signature_kind),
         )
     )
     if report is None:

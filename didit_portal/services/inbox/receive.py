@@ -26,6 +26,7 @@ from sqlalchemy.engine import Engine
 
 from didit_portal.db import write_lock
 from didit_portal.models import utcnow
+from didit_portal.row_sealing import row_aad_for
 from didit_portal.security import encrypt_text
 from didit_portal.services.inbox.process import PendingEvent
 
@@ -175,7 +176,8 @@ def commit_batch(engine: Engine, rows: list[InboxRow]) -> list[int | None]:
                 row.status,
                 row.event_created_at,
                 row.signature_kind,
-                encrypt_text(row.body),
+                # Bound to its row by the dedupe key: the id is assigned by this very INSERT (row_sealing).
+                encrypt_text(row.body, aad=row_aad_for("inbox_event", "body", dedupe_key=row.dedupe_key)),
                 received,
                 0,
             )

@@ -3,6 +3,10 @@
 Sessions that are not final and have been silent for a while are checked against Didit's decision endpoint,
 within the client's rate budget; a status Didit reports that we did not have is applied through the same
 :func:`~didit_portal.services.inbox.reports.apply_report` path as webhooks, and counted as drift.
+
+Sessions flagged ``decision_missing`` — a decided status whose webhook had no decision, or whose body was not
+signed (``X-Signature-Simple`` only) — are fetched within seconds (:func:`periodic`'s ``decisions_every``), not
+after the silence the drift check waits for.
 """
 
 from __future__ import annotations
@@ -66,15 +70,30 @@ def _missing_decisions(engine: Engine, limit: int) -> list[tuple[str, str, int]]
         return [(r.session_id, r.status, r.status_event_at) for r in rows]
 
 
+def _text(value: object) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
 def _apply(engine: Engine, item: tuple[str, str, int], decision: dict[str, object], report: ReconcileReport) -> None:
     session_id, stored, stored_at = item
     status = str(decision["status"])
     # Didit's decision has no event time; a differing status is news to us, so it is dated now. An unchanged
     # status keeps its time so the stored decision attaches to the same moment.
     event_at = stored_at if status == stored else max(int(time.time()), stored_at + 1)
+    # Didit's decision also names the session's workflow, vendor_data and metadata: the only source of them for a
+    # console session whose webhooks carried just their signed envelope (X-Signature-Simple).
+    metadata = decision.get("metadata")
     with Session(engine) as db, db.begin():
         applied = apply_report(
-            db, session_id=session_id, status=status, event_at=event_at, source="api", decision=decision
+            db,
+            session_id=session_id,
+            status=status,
+            event_at=event_at,
+            source="api",
+            decision=decision,
+            workflow_id=_text(decision.get("workflow_id")),
+            vendor_data=_text(decision.get("vendor_data")),
+            metadata=metadata if isinstance(metadata, dict) else None,
         )
     if status != stored:
         report.drift += 1

@@ -23,6 +23,7 @@ from sqlmodel import Session, col, select
 from didit_portal.didit.schemas import DECISION_STATUSES, MANUAL_FROM, MANUAL_TO, SessionStatus, decision_email
 from didit_portal.didit.schemas import Decision as DecisionSchema
 from didit_portal.models import Decision, utcnow
+from didit_portal.row_sealing import row_aad_for
 from didit_portal.security import encrypt_json, lookup_hash
 from didit_portal.services.inbox.session_rows import SessionRow, load_rows, write_batch
 
@@ -89,6 +90,9 @@ class Report:
     metadata: dict[str, Any] | None = None
     environment: str | None = None
     inbox_event_id: int | None = None
+    #: The report's body was not signed (a Simple-only webhook): whatever its status, the session's decision is
+    #: to be fetched from Didit's API, even when this report changes nothing locally.
+    refetch: bool = False
 
 
 @dataclass(frozen=True)
@@ -124,7 +128,7 @@ def prepare_reports(reports: Sequence[Report]) -> list[PreparedReport]:
     for report in reports:
         SessionStatus(report.status)  # exact strings only; raises ValueError for anything else
         if report.decision is None:
-            prepared.append(PreparedReport(report, metadata_enc=_enc(report.metadata)))
+            prepared.append(PreparedReport(report, metadata_enc=_enc(report.metadata, report.session_id)))
             continue
         parsed = DecisionSchema.model_validate(report.decision)
         email = decision_email(report.decision)
@@ -133,8 +137,9 @@ def prepare_reports(reports: Sequence[Report]) -> list[PreparedReport]:
                 report,
                 str(parsed.status),
                 parsed.has_warnings(),
-                encrypt_json(report.decision),
-                _enc(report.metadata),
+                # Bound to the decision row it is written to (``row_sealing``: session and event time).
+                encrypt_json(report.decision, aad=_decision_aad(report)),
+                _enc(report.metadata, report.session_id),
                 parsed.session_number,
                 lookup_hash(email) if email else None,
             )
@@ -142,8 +147,13 @@ def prepare_reports(reports: Sequence[Report]) -> list[PreparedReport]:
     return prepared
 
 
-def _enc(value: dict[str, Any] | None) -> bytes | None:
-    return None if value is None else encrypt_json(value)
+def _enc(value: dict[str, Any] | None, session_id: str) -> bytes | None:
+    aad = row_aad_for("verification_session", "metadata", session_id=session_id)
+    return None if value is None else encrypt_json(value, aad=aad)
+
+
+def _decision_aad(report: Report) -> bytes:
+    return row_aad_for("decision", "payload", session_id=report.session_id, event_at=report.event_at)
 
 
 def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> list[Applied]:
@@ -151,7 +161,8 @@ def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> li
 
     Same rules as one :func:`apply_report` call per report, in order: sessions we did not create (console,
     UniLink) are created, every reported status lands in the history, a decision is stored when it is at least
-    as new as the latest one (older ones stay as history), and a decided status without its decision is flagged.
+    as new as the latest one (older ones stay as history), and a decided status without its decision is flagged
+    for the reconciler to fetch (a ``refetch`` report's too, even when it changes nothing: its body was unsigned).
 
     Args:
         db: Open session; the caller commits. Its pending ORM changes are flushed first.
@@ -189,7 +200,7 @@ def apply_reports(db: Session, reports: Sequence[Report | PreparedReport]) -> li
                 )
             )
         stored = _apply_decision(row, item, decisions)
-        needs = changed and report.status in DECISION_STATUSES and report.decision is None
+        needs = (changed or report.refetch) and report.status in DECISION_STATUSES and report.decision is None
         if needs:
             row.decision_missing = True
         elif stored and report.decision is not None and report.decision.get("status") == row.status:

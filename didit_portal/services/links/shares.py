@@ -30,7 +30,7 @@ from didit_portal.didit.schemas import DataSessionCreated
 from didit_portal.models import DataTransferSession, ShareLink, utcnow
 from didit_portal.security import lookup_hash
 from didit_portal.services import notify
-from didit_portal.services.links.tokens import derive_token, is_expired, token_hash
+from didit_portal.services.links.tokens import derive_token, is_expired, link_match, url_token
 
 log = logging.getLogger(__name__)
 
@@ -108,20 +108,25 @@ def parse_scopes(raw: str | Sequence[str]) -> list[str]:
 def share_url(share: ShareLink, settings: Settings | None = None) -> str:
     """The end user's URL of a share link (``PUBLIC_BASE_URL/share/{token}``); the same on every call."""
     settings = settings or get_settings()
-    return settings.public_base_url + routes.share_url_path(derive_token("share", share.id))
+    return settings.public_base_url + routes.share_url_path(url_token("share", share))
 
 
 def _canonical(scope: str) -> frozenset[str]:
     return frozenset(SCOPE_ALIASES.get(s, s) for s in scope.split())
 
 
-def _find_reusable(engine: Engine, vendor_data: str, scope: str) -> ShareLink | None:
+def _find_reusable(engine: Engine, vendor_data: str, scope: str, api_token_id: int | None) -> ShareLink | None:
     wanted = _canonical(scope)
     with reading(engine) as db:
         rows = db.exec(
             select(ShareLink, DataTransferSession.status)
             .join(DataTransferSession, col(DataTransferSession.session_id) == col(ShareLink.data_session_id))
-            .where(ShareLink.vendor_data == vendor_data, col(ShareLink.expires_at) > datetime.now(UTC))
+            .where(
+                ShareLink.vendor_data == vendor_data,
+                # Only the asking token's own links (IS NULL for the portal's own): never another token's.
+                col(ShareLink.api_token_id).is_not_distinct_from(api_token_id),
+                col(ShareLink.expires_at) > datetime.now(UTC),
+            )
             .order_by(col(ShareLink.created_at).desc())
         ).all()
     return next((s for s, status in rows if status not in FINISHED_STATUSES and _canonical(s.scope) == wanted), None)
@@ -161,14 +166,15 @@ async def create_data_request(
 ) -> tuple[ShareLink, str | None]:
     """Create (or reuse) a share link and its first Didit data-transfer session.
 
-    Reuse: an unexpired link for the same vendor_data and the same set of scopes, not yet confirmed or declined.
+    Reuse: an unexpired link of the same API token for the same vendor_data and the same set of scopes, not yet
+    confirmed or declined.
 
     Args:
         engine: The portal database.
         client: The Didit client.
         vendor_data: The operator's id for the user (None: never reused).
         scope: Space-separated scopes or a list (Didit's scope list, above; ``pictures`` is accepted for ``picture``).
-        api_token_id: The business-API token that asked.
+        api_token_id: The business-API token that asked (it owns the link; only its own links are reused).
         settings: Settings; the process-wide ones by default.
 
     Returns:
@@ -181,7 +187,7 @@ async def create_data_request(
     settings = settings or get_settings()
     scope_text = " ".join(parse_scopes(scope))
     if vendor_data:
-        existing = await asyncio.to_thread(_find_reusable, engine, vendor_data, scope_text)
+        existing = await asyncio.to_thread(_find_reusable, engine, vendor_data, scope_text, api_token_id)
         if existing is not None:
             return existing, None
     now = utcnow()
@@ -212,10 +218,10 @@ def resolve_share(db: Session, token: str) -> ShareLink | None:
     Returns:
         The link, or None when malformed, unknown or expired.
     """
-    hashed = token_hash(token)
-    if hashed is None:
+    match = link_match(ShareLink, token)  # its token now, or the one before a key rotation
+    if match is None:
         return None
-    share = db.exec(select(ShareLink).where(ShareLink.token_hash == hashed)).first()
+    share = db.exec(select(ShareLink).where(match)).first()
     if share is None or is_expired(share.expires_at):
         return None
     return share
@@ -293,7 +299,8 @@ def _update(engine: Engine, session_id: str, status: str, user_data: dict[str, A
 async def poll_data_session(engine: Engine, client: DiditClient, share: ShareLink) -> str:
     """Ask Didit for the data session's status and store it; on ``confirmed`` fetch and store ``user_data``.
 
-    Publishes ``SessionChanged(session_id=<data session id>, kind="data_transfer")`` when the status changed.
+    Publishes ``SessionChanged(session_id=<share link id>, kind="data_transfer")`` when the status changed (the
+    pages follow the link, whose data session changes when an expired one is replaced).
 
     Args:
         engine: The portal database.
@@ -317,7 +324,7 @@ async def poll_data_session(engine: Engine, client: DiditClient, share: ShareLin
         user_data = decision.user_data or {}
     changed = await asyncio.to_thread(_update, engine, row.session_id, status, user_data)
     if changed:
-        await notify.publish(notify.SessionChanged(session_id=row.session_id, status=status, kind="data_transfer"))
+        await notify.publish(notify.SessionChanged(session_id=share.id, status=status, kind="data_transfer"))
     return status
 
 

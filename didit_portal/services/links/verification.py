@@ -4,6 +4,9 @@ The business API and the end-user pages share these functions. A verification li
 time; "start again" points it at a fresh one. Creating is idempotent per (vendor_data, workflow) while the link's
 session is unfinished, like Didit's own create. Tokens: see :mod:`didit_portal.services.links.tokens`.
 
+Links belong to the business-API token that created them (``api_token_id``; None for links the portal makes
+itself): a token reuses only its own links, and never receives a Didit session that another token's link shows.
+
 Database work runs in worker threads (the engine is synchronous); Didit calls are awaited between transactions,
 never inside one, so a slow Didit never holds a database lock.
 """
@@ -28,8 +31,8 @@ from didit_portal.didit.client import DiditClient
 from didit_portal.didit.schemas import ContactDetails, CreateSessionRequest, SessionCreated, SessionStatus
 from didit_portal.models import VerificationLink, VerificationSession, utcnow
 from didit_portal.security import lookup_hash
-from didit_portal.services import notify
-from didit_portal.services.links.tokens import derive_token, is_expired, token_hash
+from didit_portal.services import notify, workflows
+from didit_portal.services.links.tokens import derive_token, is_expired, link_match, url_token
 
 log = logging.getLogger(__name__)
 
@@ -42,57 +45,10 @@ UNFINISHED = frozenset(
 RESTARTABLE = frozenset({SessionStatus.ABANDONED, SessionStatus.EXPIRED, SessionStatus.KYC_EXPIRED})
 #: Didit's ``language`` values (https://docs.didit.me/sessions-api/create-session).
 LANGUAGES = frozenset(
-    (
-        "en",
-        "ar",
-        "bg",
-        "bn",
-        "ca",
-        "cnr",
-        "cs",
-        "da",
-        "de",
-        "el",
-        "es",
-        "et",
-        "fa",
-        "fi",
-        "fr",
-        "he",
-        "hi",
-        "hr",
-        "hu",
-        "hy",
-        "id",
-        "it",
-        "ja",
-        "ka",
-        "ko",
-        "lt",
-        "lv",
-        "mk",
-        "ms",
-        "nl",
-        "no",
-        "pl",
-        "pt-BR",
-        "pt",
-        "ro",
-        "ru",
-        "sk",
-        "sl",
-        "so",
-        "sr",
-        "sv",
-        "th",
-        "tr",
-        "uk",
-        "uz",
-        "vi",
-        "zh-CN",
-        "zh-TW",
-        "zh",
-    )
+    (  # noqa: SIM905 -- one string, not 49 lines of a list
+        "en ar bg bn ca cnr cs da de el es et fa fi fr he hi hr hu hy id it ja ka ko lt lv mk ms nl no pl pt-BR pt "
+        "ro ru sk sl so sr sv th tr uk uz vi zh-CN zh-TW zh"
+    ).split()
 )
 
 # One create / start-again at a time per (vendor_data, workflow) in this worker: two concurrent calls would
@@ -109,6 +65,10 @@ class WorkflowNotConfiguredError(LinkError):
     """No workflow was given and none is configured (``DIDIT_WORKFLOW_ID``)."""
 
 
+class LinkConflictError(LinkError):
+    """Didit handed back a session that a link of another API token shows (its reuse is per vendor_data)."""
+
+
 def _lock_for(key: tuple[str, str]) -> asyncio.Lock:
     lock = _locks.get(key)
     if lock is None:
@@ -116,15 +76,24 @@ def _lock_for(key: tuple[str, str]) -> asyncio.Lock:
     return lock
 
 
-async def default_workflow_id(client: DiditClient, settings: Settings | None = None) -> str:
-    """The workflow used when a request names none.
+async def default_workflow_id(
+    client: DiditClient,
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    purpose: str | None = None,
+) -> str:
+    """The workflow used when a request names none (or names a purpose).
 
     Args:
         client: The Didit client (asked for its workflows in sandbox mode).
         settings: Settings; the process-wide ones by default.
+        engine: The portal database, where an admin's per-purpose defaults are kept (``/admin/workflows``).
+        purpose: What the verification is for (``kyc`` when None).
 
     Returns:
-        ``DIDIT_WORKFLOW_ID``, or in sandbox mode the sandbox's default (``kyc``) workflow.
+        ``DIDIT_WORKFLOW_ID``; else the workflow an admin chose for the purpose; else, in sandbox mode, the
+        sandbox's default (``kyc``) workflow.
 
     Raises:
         WorkflowNotConfiguredError: Live mode without ``DIDIT_WORKFLOW_ID``.
@@ -132,14 +101,19 @@ async def default_workflow_id(client: DiditClient, settings: Settings | None = N
     settings = settings or get_settings()
     if settings.didit_workflow_id:
         return settings.didit_workflow_id
+    if engine is not None:
+        with reading(engine) as db:
+            chosen_here = workflows.default_workflow_for(db, purpose or workflows.DEFAULT_PURPOSE)
+        if chosen_here:
+            return chosen_here
     if not settings.is_sandbox:
         raise WorkflowNotConfiguredError("no workflow given and DIDIT_WORKFLOW_ID is not set")
     cached = _default_workflows.get(client.base_url)
     if cached:
         return cached
-    workflows = await client.list_workflows()
-    chosen = next((w for w in workflows if (w.model_extra or {}).get("is_default")), None) or (
-        workflows[0] if workflows else None
+    listed = await client.list_workflows()
+    chosen = next((w for w in listed if (w.model_extra or {}).get("is_default")), None) or (
+        listed[0] if listed else None
     )
     workflow_id = chosen and (chosen.workflow_id or chosen.uuid)
     if not workflow_id:
@@ -151,7 +125,7 @@ async def default_workflow_id(client: DiditClient, settings: Settings | None = N
 def verify_url(link: VerificationLink, settings: Settings | None = None) -> str:
     """The end user's URL of a link (``PUBLIC_BASE_URL/verify/{token}``); the same on every call."""
     settings = settings or get_settings()
-    return settings.public_base_url + routes.verify_url_path(derive_token("verify", link.id))
+    return settings.public_base_url + routes.verify_url_path(url_token("verify", link))
 
 
 def _session_request(settings: Settings, link: VerificationLink, token: str) -> CreateSessionRequest:
@@ -196,11 +170,26 @@ def _upsert_session(db: Session, created: SessionCreated, link: VerificationLink
     db.add(row)
 
 
+def _shown_by_another_token(db: Session, session_id: str, link: VerificationLink) -> bool:
+    # Didit reuses an unfinished session per vendor_data and workflow whoever asks, so a second token posting the
+    # same vendor_data would get the first one's session (its hosted URL is a capability to continue it).
+    other = db.exec(
+        select(VerificationLink.id).where(
+            VerificationLink.session_id == session_id,
+            VerificationLink.id != link.id,
+            col(VerificationLink.api_token_id).is_distinct_from(link.api_token_id),
+        )
+    ).first()
+    return other is not None
+
+
 def _save(engine: Engine, link: VerificationLink, created: SessionCreated, *, new: bool) -> VerificationLink:
     # Two tries: a webhook may insert the same session row between our read and our insert (unique key).
     for attempt in (1, 2):
         try:
             with writing(engine) as db:
+                if _shown_by_another_token(db, created.session_id, link):
+                    raise LinkConflictError("vendor_data has an unfinished verification created by another API token")
                 _upsert_session(db, created, link)
                 db.flush()
                 stored = link if new else db.get(VerificationLink, link.id)
@@ -217,7 +206,9 @@ def _save(engine: Engine, link: VerificationLink, created: SessionCreated, *, ne
     raise AssertionError("unreachable")
 
 
-def _find_reusable(engine: Engine, vendor_data: str, workflow_id: str) -> VerificationLink | None:
+def _find_reusable(
+    engine: Engine, vendor_data: str, workflow_id: str, api_token_id: int | None
+) -> VerificationLink | None:
     with reading(engine) as db:
         rows = db.exec(
             select(VerificationLink, VerificationSession.status)
@@ -225,6 +216,8 @@ def _find_reusable(engine: Engine, vendor_data: str, workflow_id: str) -> Verifi
             .where(
                 VerificationLink.vendor_data == vendor_data,
                 VerificationLink.workflow_id == workflow_id,
+                # Only the asking token's own links (IS NULL for the portal's own): never another token's.
+                col(VerificationLink.api_token_id).is_not_distinct_from(api_token_id),
                 col(VerificationLink.expires_at) > datetime.now(UTC),
             )
             .order_by(col(VerificationLink.created_at).desc())
@@ -243,6 +236,7 @@ async def create_verification(
     return_url: str | None = None,
     metadata: dict[str, Any] | None = None,
     api_token_id: int | None = None,
+    purpose: str | None = None,
     settings: Settings | None = None,
 ) -> tuple[VerificationLink, str | None]:
     """Create (or reuse) a verification link and its Didit session.
@@ -256,23 +250,25 @@ async def create_verification(
         language: Didit ``language`` (ISO 639-1 as Didit lists them).
         return_url: Where the done page sends the user back to.
         metadata: JSON object passed to Didit (echoed in decisions and webhooks).
-        api_token_id: The business-API token that asked.
+        api_token_id: The business-API token that asked (it owns the link; only its own links are reused).
+        purpose: What it is for, when no workflow is given (the admin's default workflow for it).
         settings: Settings; the process-wide ones by default.
 
     Returns:
-        ``(link, token)``; the token is None when an unfinished link for the same vendor_data and workflow was
-        reused (its URL is still :func:`verify_url`).
+        ``(link, token)``; the token is None when an unfinished link of the same token, vendor_data and workflow
+        was reused (its URL is still :func:`verify_url`).
 
     Raises:
-        LinkError: Bad language, or no workflow configured.
+        LinkError: Bad language, or no workflow configured; :class:`LinkConflictError` when Didit reused a
+            session that another token's link shows (nothing is stored then).
         didit_portal.didit.errors.DiditError: Didit refused or is unreachable.
     """
     settings = settings or get_settings()
     if language is not None and language not in LANGUAGES:
         raise LinkError(f"unsupported language {language!r}")
-    workflow = workflow_id or await default_workflow_id(client, settings)
+    workflow = workflow_id or await default_workflow_id(client, settings, engine=db_engine, purpose=purpose)
     async with _lock_for((vendor_data, workflow)):
-        existing = await asyncio.to_thread(_find_reusable, db_engine, vendor_data, workflow)
+        existing = await asyncio.to_thread(_find_reusable, db_engine, vendor_data, workflow, api_token_id)
         if existing is not None:
             return existing, None
         now = utcnow()
@@ -299,10 +295,10 @@ def resolve_verification(db: Session, token: str) -> VerificationLink | None:
     Returns:
         The link, or None when the token is malformed, unknown or expired (indistinguishable on purpose).
     """
-    hashed = token_hash(token)
-    if hashed is None:
+    match = link_match(VerificationLink, token)  # its token now, or the one before a key rotation
+    if match is None:
         return None
-    link = db.exec(select(VerificationLink).where(VerificationLink.token_hash == hashed)).first()
+    link = db.exec(select(VerificationLink).where(match)).first()
     if link is None or is_expired(link.expires_at):
         return None
     return link
@@ -383,7 +379,7 @@ async def start_again(
         if status not in RESTARTABLE:
             return fresh
         old_session = fresh.session_id
-        created = await client.create_session(_session_request(settings, fresh, derive_token("verify", fresh.id)))
+        created = await client.create_session(_session_request(settings, fresh, url_token("verify", fresh)))
         stored = await asyncio.to_thread(_save, db_engine, fresh, created, new=False)
     log.info("verification link %s restarted: session %s -> %s", stored.id, old_session, created.session_id)
     if old_session:

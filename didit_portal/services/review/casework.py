@@ -6,12 +6,11 @@ transaction, as in :mod:`didit_portal.services.review.actions`.
 
 from __future__ import annotations
 
-import csv
-import io
-from typing import Any, Final
+from typing import Final
 
 from sqlmodel import Session, col, select
 
+from didit_portal.exports import csv_text
 from didit_portal.models import SessionNote, StaffUser, VerificationSession
 from didit_portal.services import audit
 from didit_portal.services.access.accounts import Principal
@@ -140,12 +139,6 @@ def assign(db: Session, *, actor: Principal, session_id: str, assignee_id: int |
 # ---- export -------------------------------------------------------------------------------------------------
 
 
-def _cell(value: Any) -> str:
-    text = "" if value is None else str(value)
-    # A cell starting with = + - @ is a formula to a spreadsheet: neutralise it (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 CSV_HEADER: Final = (
     "session_id",
     "session_number",
@@ -176,28 +169,20 @@ def export_csv(
     need_role(actor, "viewer")
     masked = not actor.at_least("reviewer")
     emails = {int(s["id"]): s["email"] for s in assignable_staff(db)}
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(CSV_HEADER)
-    count = 0
-    for row in queue.iter_rows(db, filters=filters, sort=sort, max_rows=MAX_EXPORT_ROWS):
-        vendor = mask_identifier(row.vendor_data) if masked else row.vendor_data
-        writer.writerow(
-            [
-                _cell(v)
-                for v in (
-                    row.session_id,
-                    row.session_number,
-                    row.status,
-                    vendor,
-                    row.workflow_id,
-                    "yes" if row.has_warnings else "no",
-                    emails.get(row.assigned_to or -1, ""),
-                    row.created_at.isoformat(),
-                )
-            ]
+    rows = [
+        (
+            row.session_id,
+            row.session_number,
+            row.status,
+            mask_identifier(row.vendor_data) if masked else row.vendor_data,
+            row.workflow_id,
+            "yes" if row.has_warnings else "no",
+            emails.get(row.assigned_to or -1, ""),
+            row.created_at.isoformat(),
         )
-        count += 1
+        for row in queue.iter_rows(db, filters=filters, sort=sort, max_rows=MAX_EXPORT_ROWS)
+    ]
+    count = len(rows)
     audit.record(
         db,
         actor=actor,
@@ -214,4 +199,4 @@ def export_csv(
         },
         ip=ip,
     )
-    return out.getvalue(), count
+    return csv_text(CSV_HEADER, rows), count

@@ -15,12 +15,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, and_, func, or_, select, true, tuple_
+from sqlalchemy import ColumnElement, and_, false, func, or_, select, true, tuple_
 from sqlmodel import Session, col
 
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import VerificationSession
-from didit_portal.security import lookup_hash
+from didit_portal.security import lookup_hashes
 
 VS = VerificationSession
 #: Rows per page: one screen at 1280 px, small enough for the websocket.
@@ -45,6 +45,9 @@ class QueueFilter:
         assigned_to: Only sessions assigned to this staff user id ("assigned to me").
         has_warnings: Only sessions whose latest decision carries warnings.
         search: vendor_data (prefix), session number, session id or an email address (exact, by keyed hash).
+        identifiers_only: Search session ids and numbers only, exactly (viewers): a prefix search on vendor_data
+            would unmask a masked email one character at a time, and an exact email search would confirm that a
+            person is in the queue.
     """
 
     statuses: tuple[str, ...] = ()
@@ -54,6 +57,7 @@ class QueueFilter:
     assigned_to: int | None = None
     has_warnings: bool = False
     search: str = ""
+    identifiers_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -130,13 +134,14 @@ class QueuePage:
 BROAD_PREFIX = 500
 
 
-def search_condition(search: str, *, broad: bool = False) -> ColumnElement[bool] | None:
+def search_condition(search: str, *, broad: bool = False, identifiers_only: bool = False) -> ColumnElement[bool] | None:
     """The WHERE clause for a search box value, each branch answerable from an index.
 
     Args:
         search: What the reviewer typed.
         broad: The vendor_data prefix matches too many sessions (see :func:`is_broad_prefix`): match
             vendor_data exactly instead (an index lookup), keeping the page query bounded.
+        identifiers_only: Match a session id or a session number exactly, nothing else (viewers).
 
     Returns:
         A condition, or None for an empty search.
@@ -146,9 +151,12 @@ def search_condition(search: str, *, broad: bool = False) -> ColumnElement[bool]
         return None
     if _UUID.match(text):
         return col(VS.session_id) == text.lower()
+    if identifiers_only:
+        return col(VS.session_number) == int(text) if text.isdigit() and len(text) <= 18 else false()
     if "@" in text:
         # Emails are never stored in the clear: compare keyed hashes of the lower-cased address.
-        return or_(col(VS.email_hash) == lookup_hash(text.lower()), col(VS.vendor_data) == text)
+        # Every configured key: hashes written before a key rotation match until `keys rotate` moves them.
+        return or_(col(VS.email_hash).in_(lookup_hashes(text.lower())), col(VS.vendor_data) == text)
     # Prefix search as a range so that both SQLite and PostgreSQL use the vendor_data b-tree index
     # (LIKE does not on SQLite's default case-insensitive LIKE).
     vendor = col(VS.vendor_data)
@@ -210,7 +218,7 @@ def filter_conditions(
         conditions.append(col(VS.assigned_to) == filters.assigned_to)
     if filters.has_warnings:
         conditions.append(col(VS.has_warnings).is_(True))
-    searched = search_condition(filters.search, broad=broad_search)
+    searched = search_condition(filters.search, broad=broad_search, identifiers_only=filters.identifiers_only)
     if searched is not None:
         conditions.append(searched)
     return conditions
@@ -272,7 +280,7 @@ def fetch_page(
     filters = filters or QueueFilter()
     key = tuple_(col(VS.created_at), col(VS.session_id))
     filters = _drop_implied_dates(filters, sort=sort, after=after, before=before)
-    broad = is_broad_prefix(db, filters.search)
+    broad = not filters.identifiers_only and is_broad_prefix(db, filters.search)
     conditions = filter_conditions(filters, broad_search=broad)
     backwards = after is None and before is not None
     # Walking backwards is walking forwards in the opposite order from the cursor, then flipping the rows.

@@ -28,6 +28,8 @@ from typing import Any
 import httpx
 import pytest
 
+from didit_portal.config import SANDBOX_API_KEY_FILE
+
 REPO = Path(__file__).resolve().parents[3]
 VENV_BIN = REPO / ".venv" / "bin"
 BUN = REPO / ".tools" / "node_modules" / ".bin" / "bun"
@@ -112,6 +114,15 @@ class Portal:
             The last ``chars`` characters of the log.
         """
         return self.log_path.read_text(errors="replace")[-chars:]
+
+    @property
+    def sandbox_headers(self) -> dict[str, str]:
+        """The ``x-api-key`` header of this installation's embedded sandbox (generated into its data folder).
+
+        Returns:
+            The header, for the sandbox's ``/v3`` routes and its control API.
+        """
+        return {"x-api-key": (self.data_dir / SANDBOX_API_KEY_FILE).read_text().strip()}
 
 
 def _wait_ready(origin: str, process: subprocess.Popen[bytes], log_path: Path) -> None:
@@ -247,6 +258,7 @@ class LinkFactory:
         response = httpx.post(
             f"{self.portal.origin}/didit-sandbox/sandbox/sessions/{session_id}/outcome",
             json={"outcome": outcome},
+            headers=self.portal.sandbox_headers,
             timeout=10,
         )
         assert response.status_code == 200, response.text

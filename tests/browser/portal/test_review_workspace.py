@@ -29,7 +29,6 @@ pytestmark = pytest.mark.browser
 
 DESKTOP = {"width": 1280, "height": 900}
 PASSWORD = "correct-horse-battery-staple"
-SANDBOX_KEY = {"x-api-key": "sbx_local_embedded_key"}
 
 
 def _portal_env(portal: Portal) -> dict[str, str]:
@@ -71,16 +70,21 @@ def staff(portal: Portal) -> dict[str, str]:
 def _finished_session(portal: Portal, outcome: str, vendor: str) -> str:
     """A session created in the embedded sandbox and finished there; its webhooks reach the portal."""
     base = f"{portal.origin}/didit-sandbox"
-    workflows = httpx.get(f"{base}/v3/workflows/", headers=SANDBOX_KEY, timeout=10).json()
+    workflows = httpx.get(f"{base}/v3/workflows/", headers=portal.sandbox_headers, timeout=10).json()
     rows = workflows.get("results", workflows) if isinstance(workflows, dict) else workflows
     workflow = next(w for w in rows if w.get("is_default"))
     created = httpx.post(
         f"{base}/v3/session/",
-        headers=SANDBOX_KEY,
+        headers=portal.sandbox_headers,
         timeout=10,
         json={"workflow_id": workflow.get("workflow_id") or workflow.get("uuid"), "vendor_data": vendor},
     ).json()
-    done = httpx.post(f"{base}/sandbox/sessions/{created['session_id']}/outcome", json={"outcome": outcome}, timeout=10)
+    done = httpx.post(
+        f"{base}/sandbox/sessions/{created['session_id']}/outcome",
+        json={"outcome": outcome},
+        headers=portal.sandbox_headers,  # the control API takes the sandbox's key, as /v3 does
+        timeout=10,
+    )
     assert done.status_code == 200, done.text
     return str(created["session_id"])
 
@@ -178,7 +182,7 @@ def test_viewer_sees_masked_data_and_no_actions(
 ) -> None:
     session_id = _finished_session(portal, "decline", f"zoe.nunez.{uuid.uuid4().hex[:6]}@example.com")
     decision = httpx.get(
-        f"{portal.origin}/didit-sandbox/v3/session/{session_id}/decision/", headers=SANDBOX_KEY, timeout=10
+        f"{portal.origin}/didit-sandbox/v3/session/{session_id}/decision/", headers=portal.sandbox_headers, timeout=10
     ).json()
     person = decision["id_verifications"][0]
     secrets = [

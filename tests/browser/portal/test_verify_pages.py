@@ -350,5 +350,7 @@ def test_security_headers_on_end_user_pages(portal: Portal, links: LinkFactory) 
         assert policy["frame-src"] == f"https://*.didit.me {portal.origin}"
         assert "'unsafe-inline'" not in policy["script-src"]
         assert "<script" in response.text
+        assert policy["frame-ancestors"] == "'self'"
+    # Every page carries the policy (issue 10, item 15), never framed except the end-user pages above.
     home = httpx.get(portal.origin + "/", timeout=10)
-    assert "content-security-policy" not in home.headers
+    assert "frame-ancestors 'none'" in home.headers["content-security-policy"]

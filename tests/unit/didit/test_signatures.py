@@ -71,8 +71,8 @@ def test_signer_reproduces_vectors() -> None:
 @pytest.mark.parametrize(
     ("enabled", "kind"),
     [
-        ({"allow_v2": True}, sig.SignatureKind.V2),
-        ({"allow_v2": False}, sig.SignatureKind.RAW),
+        ({}, sig.SignatureKind.RAW),  # raw first: one HMAC, no re-serialisation
+        ({"allow_raw": False}, sig.SignatureKind.V2),
         ({"allow_v2": False, "allow_raw": False}, sig.SignatureKind.SIMPLE),
     ],
 )
@@ -81,6 +81,44 @@ def test_verifier_order(enabled: dict[str, bool], kind: sig.SignatureKind) -> No
     result = sig.verify(body=RAW, headers=headers, secret=SECRET, now=TS + 10, **enabled)
     assert result.kind is kind
     assert result.payload["event_id"] == "7f3e2d1c-0b9a-4876-9543-210fedcba987"
+
+
+def test_valid_raw_signature_is_accepted_without_canonicalising(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before the fix V2 was tried first, so every delivery was re-serialised before any HMAC matched."""
+    calls: list[object] = []
+    real = sig.canonical_of_parsed
+    monkeypatch.setattr(sig, "canonical_of_parsed", lambda payload: calls.append(payload) or real(payload))
+    headers = _lower({**EXPECTED, "X-Signature-V2": "f" * 64, "X-Timestamp": str(TS)})
+    assert sig.verify(body=RAW, headers=headers, secret=SECRET, now=TS).kind is sig.SignatureKind.RAW
+    assert calls == []
+    # Without a valid raw signature, V2 is the one that pays for canonicalising (once).
+    headers = _lower({**EXPECTED, "X-Signature": "0" * 64, "X-Timestamp": str(TS)})
+    assert sig.verify(body=RAW, headers=headers, secret=SECRET, now=TS).kind is sig.SignatureKind.V2
+    assert len(calls) == 1
+
+
+@pytest.mark.parametrize("kind", ["X-Signature", "X-Signature-V2", "X-Signature-Simple"])
+def test_x_timestamp_must_equal_the_body_timestamp(kind: str) -> None:
+    """Before the fix, raw and V2 ignored the body's timestamp: a captured body could be replayed for ever under a
+    fresh X-Timestamp (neither signature covers that header)."""
+    for header_ts in (TS + 60, TS - 1):  # fresh, but not the signed value
+        headers = _lower({kind: EXPECTED[kind], "X-Timestamp": str(header_ts)})
+        result = sig.verify(body=RAW, headers=headers, secret=SECRET, now=TS)
+        assert not result.ok
+    headers = _lower({kind: EXPECTED[kind], "X-Timestamp": str(TS)})
+    assert sig.verify(body=RAW, headers=headers, secret=SECRET, now=TS).ok
+
+
+def test_a_signed_body_without_an_integer_timestamp_cannot_be_bound() -> None:
+    for body in (b'{"webhook_type":"status.updated"}', b'{"timestamp":"1767225600"}', b'{"timestamp":true}'):
+        headers = {"x-timestamp": str(TS), "x-signature": sig.hmac_hex(SECRET, body)}
+        assert sig.verify(body=body, headers=headers, secret=SECRET, now=TS).reason == (
+            "X-Timestamp differs from the body's timestamp"
+        )
+    # Didit's SDK falls back to created_at when timestamp is absent; so does the binding.
+    body = b'{"created_at":1767225600}'
+    headers = {"x-timestamp": str(TS), "x-signature": sig.hmac_hex(SECRET, body)}
+    assert sig.verify(body=body, headers=headers, secret=SECRET, now=TS).ok
 
 
 def test_stale_and_future_timestamps_rejected() -> None:

@@ -35,19 +35,25 @@ def test_fast_canonical_matches_reference(value: object, ascii_body: bool) -> No
 def test_signed_documents_verify_by_v2(value: dict[str, object]) -> None:
     payload = {**value, "timestamp": int(time.time()), "score": 97.0}
     body, headers = sig.sign_headers(payload, SECRET)
-    result = sig.verify(body=body, headers={k.lower(): v for k, v in headers.items()}, secret=SECRET, now=time.time())
+    lowered = {k.lower(): v for k, v in headers.items()}
+    result = sig.verify(body=body, headers=lowered, secret=SECRET, now=time.time(), allow_raw=False)
     assert result.kind is sig.SignatureKind.V2
+    # With the raw signature allowed it is checked first and matches: the same body, no re-serialisation.
+    assert sig.verify(body=body, headers=lowered, secret=SECRET, now=time.time()).kind is sig.SignatureKind.RAW
 
 
 def test_lone_surrogate_cannot_verify_by_v2_but_raw_still_works() -> None:
-    body = b'{"webhook_type":"status.updated","name":"\\ud800"}'
+    now = int(time.time())
+    body = b'{"webhook_type":"status.updated","name":"\\ud800","timestamp":%d}' % now
     headers = {
-        "x-timestamp": str(int(time.time())),
+        "x-timestamp": str(now),
         "x-signature": sig.hmac_hex(SECRET, body),
         "x-signature-v2": "0" * 64,
     }
-    result = sig.verify(body=body, headers=headers, secret=SECRET, now=time.time())
+    result = sig.verify(body=body, headers=headers, secret=SECRET, now=now)
     assert result.kind is sig.SignatureKind.RAW  # before, canonicalising raised UnicodeEncodeError (a 500)
+    # Without a valid raw signature V2 is tried, and fails cleanly: no V2 text exists for a lone surrogate.
+    assert not sig.verify(body=body, headers={**headers, "x-signature": "0" * 64}, secret=SECRET, now=now).ok
 
 
 def test_absurd_nesting_is_rejected_not_raised() -> None:

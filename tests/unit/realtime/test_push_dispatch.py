@@ -60,16 +60,20 @@ async def test_each_change_reaches_the_pages_it_concerns(fresh: tabs.TabRegistry
 
         return pusher
 
-    for kind in ("verify", "queue", "session"):
+    for kind in ("verify", "share", "queue", "session"):
         push.register_pusher(kind, recorder(kind))  # type: ignore[arg-type]
     fresh.follow("v", "verify", "s-1")
+    fresh.follow("sh", "share", "link-1")
     fresh.follow("q", "queue")
     fresh.follow("d", "session", "s-1")
     fresh.follow("d2", "session", "s-2")
     fresh.follow("away-q", "queue")  # its socket is on another worker: not ours to push to
 
     await push.dispatch(SessionChanged("s-1", "confirmed", kind="data_transfer"))
-    assert seen == []  # an Auth + Data id never reaches verification or staff pages
+    assert seen == []  # an Auth + Data change never reaches verification or staff pages
+    await push.dispatch(SessionChanged("link-1", "confirmed", kind="data_transfer"))
+    assert seen == [("share", "sh", "data_transfer")]  # only the pages of that share link
+    seen.clear()
     await push.dispatch(SessionChanged("s-1", "In Review"))
     assert sorted(seen) == [("queue", "q", "status"), ("session", "d", "status"), ("verify", "v", "status")]
     seen.clear()

@@ -198,3 +198,12 @@ def test_stored_tab_state_is_sealed_and_an_unsealed_one_is_refused(monkeypatch: 
     configure_keys(b"o" * 32)
     with pytest.raises(StateSchemaMismatchError):
         BaseState._deserialize(data=stored)
+
+
+def test_the_state_folder_is_private(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> None:
+    """Reflex makes ``.states/`` with the umask's permissions; the portal narrows it to its own user."""
+    folder = tmp_path / "states"
+    folder.mkdir(mode=0o755)
+    monkeypatch.setenv("REFLEX_STATES_WORKDIR", str(folder))
+    reflex_bridge.install(App())
+    assert folder.stat().st_mode & 0o777 == 0o700

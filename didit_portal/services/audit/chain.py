@@ -1,8 +1,17 @@
-"""The append-only audit trail: every row carries the hash of the one before it.
+"""The append-only audit trail: every row carries the keyed hash of the one before it.
 
-``hash = sha256(prev_hash + canonical(row))`` where ``canonical`` is a sorted-key JSON of the row's content
-(everything but ``id`` and ``hash``). Deleting, reordering or editing a row breaks the chain at that row or the
-next one, which :func:`verify_chain` (and ``python -m didit_portal audit verify``) finds.
+``hash = HMAC-SHA256(audit key, "v2" + prev_hash + canonical(row))`` where ``canonical`` is a sorted-key JSON of
+the row's content (everything but ``id`` and ``hash``) and the audit key is derived from ``PORTAL_SECRET_KEY``
+(HKDF, a purpose of its own). Deleting, reordering or editing a row breaks the chain at that row or the next one,
+which :func:`verify_chain` (and ``python -m didit_portal audit verify``) finds; and because the hash is keyed,
+someone holding only the database cannot recompute a consistent chain after editing it, as they could with a
+plain hash. The daily anchor (:mod:`didit_portal.services.audit.anchors`) also catches a tail cut off the end.
+
+Rows written before the keyed chain carry plain ``sha256(prev_hash + canonical(row))`` and ``chain_version``
+NULL (the migration could not read the key, so it did not rehash them). They are accepted only as the chain's
+first part: a plain row after a keyed one breaks the chain, so the marker cannot be used to downgrade rows, and
+the first keyed row seals the plain part (its keyed hash covers the last plain hash). ``keys rotate`` rechains
+everything under the current key (:func:`rechain`).
 
 Writers are serialised so two transactions never chain onto the same predecessor: PostgreSQL takes a
 transaction-level advisory lock (released at the caller's commit or rollback); SQLite has one writer, and a
@@ -17,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +34,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, col, select
 
+from didit_portal import security
 from didit_portal.db import reading
 from didit_portal.models import AuditLog, utcnow
 
@@ -33,6 +43,10 @@ if TYPE_CHECKING:
 
 #: ``prev_hash`` of the first row.
 GENESIS_HASH = "0" * 64
+#: ``chain_version`` of rows hashed with HMAC-SHA256 under the audit key (None: plain SHA-256, written before).
+KEYED = 2
+#: HKDF purpose of the audit key: it never serves another use.
+_KEY_PURPOSE = b"audit-chain/hmac-sha256/v2"
 #: Arbitrary 64-bit key of the PostgreSQL advisory lock that serialises audit writers.
 _PG_LOCK_KEY = 0x0A0D17_C4A1
 #: Keys ``detail`` may never contain (personal data and secrets belong in encrypted tables, not the trail).
@@ -105,17 +119,31 @@ def canonical(row: AuditLog) -> str:
     return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def row_hash(prev_hash: str, row: AuditLog) -> str:
-    """The chain hash of ``row`` after ``prev_hash``.
+def row_hash(prev_hash: str, row: AuditLog, key: bytes | None = None) -> str:
+    """The chain hash of ``row`` after ``prev_hash``, as its ``chain_version`` says it is computed.
 
     Args:
         prev_hash: Hash of the previous row (:data:`GENESIS_HASH` for the first).
         row: The row.
+        key: The audit key for a keyed row; the current one by default.
 
     Returns:
         64 hex characters.
     """
-    return hashlib.sha256((prev_hash + canonical(row)).encode("utf-8")).hexdigest()
+    content = (prev_hash + canonical(row)).encode("utf-8")
+    if row.chain_version is None:
+        return hashlib.sha256(content).hexdigest()
+    key = key if key is not None else security.derived_keys(_KEY_PURPOSE)[0]
+    return hmac.new(key, b"v2\x00" + content, hashlib.sha256).hexdigest()
+
+
+def _matches(prev_hash: str, row: AuditLog, keys: list[bytes]) -> bool:
+    if row.chain_version is None:
+        return hmac.compare_digest(row.hash, row_hash(prev_hash, row))
+    # Any configured key: during a rotation rows are keyed by the previous one until ``keys rotate`` rechains.
+    return row.chain_version == KEYED and any(
+        hmac.compare_digest(row.hash, row_hash(prev_hash, row, key)) for key in keys
+    )
 
 
 def _take_writer_lock(db: Session) -> None:
@@ -171,6 +199,7 @@ def record(
         ip=None if ip is None else ip[:64],
         prev_hash=prev or GENESIS_HASH,
         hash="",
+        chain_version=KEYED,
     )
     row.hash = row_hash(row.prev_hash, row)
     db.add(row)
@@ -227,35 +256,87 @@ def parse_anchor(anchor: str) -> tuple[int, str]:
     return int(row_id), digest
 
 
-def verify_chain(engine: Engine, anchor: str | None = None) -> tuple[bool, int, int | None]:
-    """Walk the whole trail in id order and check every link (and, given one, that the anchor row is intact).
+def verify_chain(
+    engine: Engine, anchor: str | None = None, *, anchors: Sequence[str] = ()
+) -> tuple[bool, int, int | None]:
+    """Walk the whole trail in id order and check every link (and, given any, that the anchored rows are intact).
 
     Args:
         engine: The database engine.
         anchor: An ``id:hash`` from :func:`latest_anchor` kept outside the database, or None.
+        anchors: More of them (e.g. the anchor file's, :func:`~didit_portal.services.audit.anchors.read_anchors`).
 
     Returns:
         ``(ok, rows_checked, first_bad_id)``; ``first_bad_id`` is None when the chain holds. A row is bad when its
-        ``prev_hash`` is not the previous row's hash (a row was removed or reordered) or its own hash does not
-        match its content (it was edited). With an anchor, the anchor's id is reported when that row is missing
-        (the tail was cut) or carries another hash (the tail was rewritten).
+        ``prev_hash`` is not the previous row's hash (a row was removed or reordered), its own hash does not
+        match its content under any configured key (it was edited), or it is a plain row after a keyed one. With
+        anchors, an anchor's id is reported when that row is missing (the tail was cut) or carries another hash
+        (the tail was rewritten).
 
     Raises:
-        ValueError: The anchor is malformed.
+        ValueError: An anchor is malformed.
     """
-    anchor_id, anchor_hash = parse_anchor(anchor) if anchor is not None else (None, None)
-    anchor_seen = anchor_id is None
+    expected = dict(parse_anchor(a) for a in [*anchors, *([anchor] if anchor is not None else [])])
+    keys = security.derived_keys(_KEY_PURPOSE)
     prev = GENESIS_HASH
+    keyed_seen = False
     checked = 0
     for row in _rows(engine):
         checked += 1
-        if row.prev_hash != prev or row.hash != row_hash(row.prev_hash, row):
+        keyed_seen = keyed_seen or row.chain_version is not None
+        downgraded = keyed_seen and row.chain_version is None
+        if downgraded or row.prev_hash != prev or not _matches(prev, row, keys):
             return False, checked, row.id
-        if row.id == anchor_id:
-            if not hmac.compare_digest(row.hash, anchor_hash or ""):
-                return False, checked, row.id
-            anchor_seen = True
+        want = expected.pop(row.id or 0, None)
+        if want is not None and not hmac.compare_digest(row.hash, want):
+            return False, checked, row.id
         prev = row.hash
-    if not anchor_seen:
-        return False, checked, anchor_id
+    if expected:
+        return False, checked, min(expected)
     return True, checked, None
+
+
+class ChainBrokenError(RuntimeError):
+    """The trail does not verify: it is not rechained (that would make a tampered trail look intact)."""
+
+
+def rechain(db: Session) -> int:
+    """Recompute every row's hash under the current audit key (``keys rotate``), after verifying the old chain.
+
+    Plain rows become keyed ones too. The caller commits; the writer lock is held until then, so no row is
+    appended meanwhile. Anchors kept earlier no longer match: ``keys rotate`` records a new one.
+
+    Args:
+        db: Open session (``db.writing``).
+
+    Returns:
+        How many rows got another hash (0 when every row was already keyed under the current key).
+
+    Raises:
+        ChainBrokenError: The chain does not verify under the configured keys; nothing was changed.
+    """
+    _take_writer_lock(db)
+    keys = security.derived_keys(_KEY_PURPOSE)
+    old_prev = new_prev = GENESIS_HASH
+    keyed_seen = False
+    count = last_id = 0
+    while batch := list(
+        db.exec(select(AuditLog).where(col(AuditLog.id) > last_id).order_by(col(AuditLog.id)).limit(_BATCH))
+    ):
+        for row in batch:
+            keyed_seen = keyed_seen or row.chain_version is not None
+            if (
+                (keyed_seen and row.chain_version is None)
+                or row.prev_hash != old_prev
+                or not _matches(old_prev, row, keys)
+            ):
+                raise ChainBrokenError(f"the audit chain is broken at id {row.id}: run `audit verify`")
+            old_prev = row.hash
+            row.prev_hash, row.chain_version = new_prev, KEYED
+            row.hash = new_prev = row_hash(new_prev, row, keys[0])
+            count += row.hash != old_prev
+        last_id = batch[-1].id or last_id
+        db.flush()
+        for row in batch:
+            db.expunge(row)
+    return count
