@@ -28,6 +28,9 @@ SANDBOX_PREFIX = routes.SANDBOX_PREFIX
 #: reached the portal could sign webhooks it accepts.
 SANDBOX_API_KEY_FILE = "sandbox_api_key"
 SANDBOX_WEBHOOK_SECRET_FILE = "sandbox_webhook_secret"  # noqa: S105 -- a file name, not a secret
+#: The mode an admin chose on ``/admin/settings`` for the next start (``DIDIT_MODE`` wins). Read once, when the
+#: settings are built at start-up, so a running portal is never half-switched.
+DIDIT_MODE_FILE = "didit_mode"
 #: ``PORTAL_SECRET_KEY`` must carry at least this many bytes (256 bits: the HKDF input of every derived key).
 MIN_SECRET_KEY_BYTES = 32
 #: Where the portal listens in sandbox mode unless ``PORTAL_LISTEN_HOST`` says otherwise: this machine only.
@@ -92,6 +95,7 @@ class Settings(BaseSettings):
     # the validator below normalises the URLs, because assigning a field adds it to ``model_fields_set``.
     _base_url_configured: bool = PrivateAttr(default=False)
     _auth_base_url_configured: bool = PrivateAttr(default=False)
+    _mode_configured: bool = PrivateAttr(default=False)
     # Generated credentials read from the data folder, once per instance (they are on every Didit call's path).
     _generated: dict[str, str] = PrivateAttr(default_factory=dict)
 
@@ -99,14 +103,20 @@ class Settings(BaseSettings):
     def _resolve_mode(self) -> Settings:
         self._base_url_configured = "didit_base_url" in self.model_fields_set
         self._auth_base_url_configured = "didit_auth_base_url" in self.model_fields_set
+        self._mode_configured = "didit_mode" in self.model_fields_set
         if self.didit_mode is None:
-            self.didit_mode = "live" if self.didit_api_key else "sandbox"
+            self.didit_mode = chosen_mode(self.portal_data_dir) or ("live" if self.didit_api_key else "sandbox")
         self.didit_base_url = _strip_v3(self.didit_base_url)
         self.didit_auth_base_url = self.didit_auth_base_url.rstrip("/")
         if "public_base_url" not in self.model_fields_set:
             self.public_base_url = f"http://localhost:{self.port}"
         self.public_base_url = self.public_base_url.rstrip("/")
         return self
+
+    @property
+    def mode_configured(self) -> bool:
+        """True when ``DIDIT_MODE`` was set (it then wins over the mode chosen on ``/admin/settings``)."""
+        return self._mode_configured
 
     @property
     def is_sandbox(self) -> bool:
@@ -321,6 +331,22 @@ def sandbox_credential(data_dir: Path, name: str, prefix: str) -> str:
     """
     private_dir(data_dir)
     return _load_or_create_key(data_dir / name, (prefix + secrets.token_urlsafe(32)).encode()).decode()
+
+
+def chosen_mode(data_dir: Path) -> Literal["sandbox", "live"] | None:
+    """The mode chosen on ``/admin/settings`` for the next start (:data:`DIDIT_MODE_FILE`), if any.
+
+    Args:
+        data_dir: The data folder.
+
+    Returns:
+        ``sandbox``, ``live``, or None when none was chosen (or the file is unreadable).
+    """
+    try:
+        text = (Path(data_dir) / DIDIT_MODE_FILE).read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    return "live" if text == "live" else "sandbox" if text == "sandbox" else None
 
 
 @lru_cache(maxsize=1)

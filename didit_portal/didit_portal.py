@@ -16,6 +16,8 @@ from didit_portal.api.security_headers import security_headers
 from didit_portal.pages import account as account_page
 from didit_portal.pages import admin_queue, admin_session, demo, home, login, share, verify
 from didit_portal.pages import audit as audit_page
+from didit_portal.pages import settings as settings_page
+from didit_portal.pages import webhooks as webhooks_page
 from didit_portal.pages import workflows as workflows_page
 from didit_portal.services import tasks
 from didit_portal.services.audit import anchors as audit_anchors
@@ -28,8 +30,10 @@ from didit_portal.states import verify as verify_state
 from didit_portal.states.base import StaffState
 from didit_portal.states.queue import QueueState
 from didit_portal.states.session_detail import SessionDetailState
+from didit_portal.states.settings import SettingsState
 from didit_portal.states.share import ShareState
 from didit_portal.states.verify import VerifyState
+from didit_portal.states.webhooks import WebhooksState
 
 api = build_api()
 
@@ -77,6 +81,18 @@ app.add_page(
     route=routes.ADMIN_WORKFLOWS,
     title=workflows_page.TITLE,
     on_load=workflows_page.ON_LOAD,
+)
+app.add_page(
+    settings_page.settings_page,
+    route=routes.ADMIN_SETTINGS,
+    title=settings_page.TITLE,
+    on_load=[StaffState.check_access("admin"), SettingsState.load],
+)
+app.add_page(
+    webhooks_page.webhooks_page,
+    route=routes.ADMIN_WEBHOOKS,
+    title=webhooks_page.TITLE,
+    on_load=[StaffState.check_access("admin"), WebhooksState.load],
 )
 app.add_page(
     account_page.account_page, route=routes.ADMIN_ACCOUNT, title=account_page.TITLE, on_load=account_page.ON_LOAD

@@ -160,3 +160,7 @@ API_AUTH_PASSWORD: Final = f"{API_AUTH}/password"
 
 #: The Didit account's workflows: sync, create from Didit's templates, defaults per purpose (admins).
 ADMIN_WORKFLOWS: Final = "/admin/workflows"
+#: The Didit webhook delivery log, replay and test delivery (admins).
+ADMIN_WEBHOOKS: Final = "/admin/webhooks"
+#: The Didit connection and portal settings (admins).
+ADMIN_SETTINGS: Final = "/admin/settings"

@@ -24,6 +24,7 @@ from didit_portal.db import get_engine
 from didit_portal.didit.factory import client_from_settings
 from didit_portal.security import configure_keys
 from didit_portal.services import gctune, inbox, notify
+from didit_portal.services.connection import credentials
 from didit_portal.services.inbox import GroupCommitter, InboxProcessor, reconcile
 from didit_portal.services.tasks import running_task
 
@@ -96,7 +97,8 @@ def build_api(settings: Settings | None = None) -> Starlette:
         api,
         webhooks.WebhookContext(
             committer=committer,
-            secret=lambda: settings.webhook_secret,
+            # DIDIT_WEBHOOK_SECRET, else the secrets stored on /admin/settings (with a rotation's grace period).
+            secret=credentials.SecretProvider(settings, engine),
             allow=lambda: (settings.webhook_allow_v2, settings.webhook_allow_raw, settings.webhook_allow_simple),
         ),
     )

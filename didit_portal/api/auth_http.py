@@ -14,6 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 
 from didit_portal.config import Settings
+from didit_portal.services import settings_store
 from didit_portal.services.access import signin
 
 #: Bodies larger than this are refused (413) before parsing (a sign-in form is tiny).
@@ -152,7 +153,8 @@ def set_cookie(response: Response, token: str, settings: Settings) -> None:
     response.set_cookie(
         signin.cookie_name(settings.public_base_url),
         token,
-        max_age=int(signin.ABSOLUTE_TIMEOUT.total_seconds()),
+        # The longest absolute limit an admin may set: the server ends the session at the configured one.
+        max_age=settings_store.ABSOLUTE_HOURS_BOUNDS[1] * 3600,
         path="/",
         httponly=True,
         samesite="strict",

@@ -21,7 +21,7 @@ import json
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,7 +35,8 @@ from starlette.routing import BaseRoute, Route
 from didit_portal import routes
 from didit_portal.didit import signatures
 from didit_portal.services.inbox.process import envelope_only
-from didit_portal.services.inbox.receive import GroupCommitter, MalformedEnvelopeError, row_from_payload
+from didit_portal.services.inbox.receive import GroupCommitter, InboxRow, MalformedEnvelopeError, row_from_payload
+from didit_portal.services.webhook_log import log as delivery_log
 
 log = logging.getLogger(__name__)
 
@@ -58,19 +59,31 @@ class WebhookContext:
 
     Attributes:
         committer: The inbox's group committer.
-        secret: Returns the current webhook secret (read per request so a rotation needs no restart).
+        secret: Returns the webhook secret, or the secrets a delivery may be signed with, current first (read per
+            request so a rotation needs no restart; during a rotation's grace period the old one is still there).
         allow: Returns which signatures may authenticate: (V2, raw, Simple).
         clock: Epoch clock (tests move it).
     """
 
     committer: GroupCommitter
-    secret: Callable[[], str]
+    secret: Callable[[], str | Sequence[str]]
     allow: Callable[[], tuple[bool, bool, bool]]
     clock: Callable[[], float] = field(default=time.time)
 
 
 class _TooLargeError(Exception):
-    pass
+    def __init__(self, size: int) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+@dataclass
+class _Seen:
+    """What the delivery log keeps of one attempt (never its body)."""
+
+    outcome: str = delivery_log.ACCEPTED
+    size: int = 0
+    row: InboxRow | None = None
 
 
 #: Two threads of their own, not the default executor: a flood of large forged bodies then queues here and never
@@ -78,13 +91,25 @@ class _TooLargeError(Exception):
 _VERIFIERS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="webhook-verify")
 
 
+def _verify_any(secrets: Sequence[str], **kwargs: Any) -> signatures.VerifyResult:
+    # One secret at a time, current first: a delivery signed with the current secret costs one check, and only
+    # a delivery during a rotation's grace period (or a forgery) pays for the others.
+    result = signatures.VerifyResult(None, reason="no webhook secret configured")
+    for secret in secrets:
+        result = signatures.verify(secret=secret, **kwargs)
+        if result.ok:
+            return result
+    return result
+
+
 async def _verify(body: bytes, headers: dict[str, str], context: WebhookContext) -> signatures.VerifyResult:
     allow_v2, allow_raw, allow_simple = context.allow()
+    found = context.secret()
     check = functools.partial(
-        signatures.verify,
+        _verify_any,
+        (found,) if isinstance(found, str) else tuple(found),
         body=body,
         headers=headers,
-        secret=context.secret(),
         now=context.clock(),
         allow_v2=allow_v2,
         allow_raw=allow_raw,
@@ -98,13 +123,13 @@ async def _verify(body: bytes, headers: dict[str, str], context: WebhookContext)
 async def _read_capped(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise _TooLargeError
+        raise _TooLargeError(int(declared))
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:  # stop reading: a lying or absent Content-Length must not let us buffer more
-            raise _TooLargeError
+            raise _TooLargeError(size)
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -131,6 +156,9 @@ def _reject(status: int, reason: str, detail: str) -> JSONResponse:
 async def receive_didit_webhook(request: Request) -> JSONResponse:
     """``POST /api/webhooks/didit``: check one delivery and store it in the durable inbox.
 
+    Every attempt is noted in the delivery log (:mod:`didit_portal.services.webhook_log.log`: outcome, time, source
+    address, size and the route's own duration, never the body), off the acknowledgement path.
+
     Args:
         request: Didit's delivery; the app's state holds a :class:`WebhookContext`.
 
@@ -138,16 +166,42 @@ async def receive_didit_webhook(request: Request) -> JSONResponse:
         200 ``{received, duplicate}`` once committed; 413, 401 or 400 for a refused delivery (nothing stored);
         503 when the database cannot commit, so Didit retries.
     """
+    started = time.perf_counter()
     context: WebhookContext = request.app.state.webhooks
+    seen = _Seen()
+    response = await _receive(request, context, seen)
+    row = seen.row
+    delivery_log.note(
+        context.committer.engine,
+        delivery_log.Attempt(
+            outcome=seen.outcome,
+            source_ip=request.client.host[:64] if request.client else None,
+            size_bytes=seen.size,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            dedupe_key=row.dedupe_key if row else None,
+            webhook_type=row.webhook_type if row else None,
+            session_id=row.session_id if row else None,
+            signature_kind=row.signature_kind[:8] if row else None,
+        ),
+    )
+    return response
+
+
+async def _receive(request: Request, context: WebhookContext, seen: _Seen) -> JSONResponse:
     try:
         body = await _read_capped(request, MAX_BODY_BYTES)
-    except _TooLargeError:
+    except _TooLargeError as exc:
+        seen.outcome, seen.size = delivery_log.TOO_LARGE, exc.size
         return _reject(413, "too_large", "Payload too large.")
+    seen.size = len(body)
     # Only the headers the verifier reads (Starlette's lookup is case-insensitive).
     headers = {name: value for name in _SIGNED_HEADERS if (value := request.headers.get(name)) is not None}
     result = await _verify(body, headers, context)
     if not result.ok:
+        stale = result.reason.startswith("stale")
+        seen.outcome = delivery_log.REJECTED_STALE if stale else delivery_log.REJECTED_SIGNATURE
         return _reject(401, "signature", "Invalid signature.")
+    seen.outcome = delivery_log.REJECTED_MALFORMED  # until the envelope is stored
     if not result.parsed:  # the verifier's parse accepts exactly what json.loads does: no second try
         return _reject(400, "malformed", "Body is not JSON.")
     payload = result.payload
@@ -165,11 +219,14 @@ async def receive_didit_webhook(request: Request) -> JSONResponse:
         row = row_from_payload(payload, body, result.kind.value if result.kind else "")
     except MalformedEnvelopeError as exc:
         return _reject(400, "malformed", f"Body is not a Didit webhook envelope: {exc}.")
+    seen.row = row
     try:
         inserted = await context.committer.submit(row)
     except SQLAlchemyError as exc:
+        seen.outcome = delivery_log.UNAVAILABLE
         log.error("didit webhook not stored (%s); answering 503 so Didit retries", type(exc).__name__)
         return JSONResponse({"detail": "Temporarily unavailable."}, status_code=503)
+    seen.outcome = delivery_log.ACCEPTED if inserted else delivery_log.DUPLICATE
     return JSONResponse({"received": True, "duplicate": not inserted})
 
 

@@ -20,8 +20,9 @@ def status_badge(status: Var[str] | str, **props: object) -> rx.Component:
     Returns:
         The badge.
     """
+    # High contrast: the soft green/amber/cyan badges fall below WCAG AA (green 11 on green 3 is 4.21:1).
     color: Any = rx.match(status, *list(STATUS_COLORS.items()), "gray")
-    return rx.badge(status, color_scheme=color, variant="soft", radius="full", **props)  # pyright: ignore[reportArgumentType]
+    return rx.badge(status, color_scheme=color, variant="soft", high_contrast=True, radius="full", **props)  # pyright: ignore[reportArgumentType]
 
 
 def field_grid(items: Any) -> rx.Component:

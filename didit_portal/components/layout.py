@@ -7,6 +7,7 @@ import reflex as rx
 from didit_portal import routes, styles
 from didit_portal.components.site_state import SiteState
 from didit_portal.components.staff_guard import logout_control
+from didit_portal.components.staff_nav import staff_nav
 
 
 def color_mode_toggle() -> rx.Component:
@@ -108,17 +109,19 @@ def footer() -> rx.Component:
     )
 
 
-def layout(*children: rx.Component) -> rx.Component:
+def layout(*children: rx.Component, nav: rx.Component | None = None) -> rx.Component:
     """Wrap page content in the shared header, content column and footer.
 
     Args:
         *children: The page's own content.
+        nav: A navigation bar shown under the header (staff pages: :func:`staff_layout`).
 
     Returns:
         The full page.
     """
     return rx.flex(
         header(),
+        *([nav] if nav is not None else []),
         rx.box(
             *children,
             as_="main",
@@ -134,3 +137,24 @@ def layout(*children: rx.Component) -> rx.Component:
         min_height="100vh",
         width="100%",
     )
+
+
+def staff_layout(*children: rx.Component, current: str) -> rx.Component:
+    """Wrap a staff page: the shared frame plus the staff navigation, in the staff console's theme.
+
+    One call per page, in place of :func:`layout`::
+
+        return staff_layout(staff_only(...), current=routes.ADMIN_WEBHOOKS)
+
+    The staff console is a nested Radix theme with :data:`~didit_portal.styles.STAFF_ACCENT_COLOR` as its accent:
+    its default (solid and soft) buttons, badges and links pass WCAG AA contrast in both colour modes without
+    per-element ``high_contrast`` (the portal's teal does not: white on teal 9 is 3.07:1, teal 11 on teal 3 4.03:1).
+
+    Args:
+        *children: The page's own content (usually one :func:`~didit_portal.components.staff_guard.staff_only`).
+        current: Route of the page's section, marked in the navigation (a session page passes ``routes.ADMIN``).
+
+    Returns:
+        The full page.
+    """
+    return styles.staff_theme(layout(*children, nav=staff_nav(current)))

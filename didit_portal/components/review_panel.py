@@ -172,6 +172,7 @@ def actions() -> rx.Component:
                     "Approve",
                     on_click=S.open_form(_S.APPROVED.value),
                     color_scheme="green",
+                    high_contrast=True,  # white on green 9 / red 9 is below 4.5:1
                     disabled=S.status == _S.APPROVED.value,
                     custom_attrs={"data-testid": "action-approve"},
                 ),
@@ -180,6 +181,7 @@ def actions() -> rx.Component:
                     "Decline",
                     on_click=S.open_form(_S.DECLINED.value),
                     color_scheme="red",
+                    high_contrast=True,
                     disabled=S.status == _S.DECLINED.value,
                     custom_attrs={"data-testid": "action-decline"},
                 ),

@@ -24,9 +24,12 @@ from didit_portal.didit.schemas import (
     SessionCreated,
     SessionList,
     SessionStatus,
+    TestWebhookSent,
+    WebhookDestination,
     Workflow,
 )
 from didit_portal.didit.transport import Credentials, DiditTransport
+from didit_portal.didit.webhook_destinations import WebhookDestinationsAPI
 
 log = logging.getLogger(__name__)
 
@@ -78,6 +81,7 @@ class DiditClient:
             transport=transport,
             sleep=sleep,
         )
+        self.destinations = WebhookDestinationsAPI(self._transport.request, self.base_url)
 
     @property
     def max_retries(self) -> int:
@@ -272,6 +276,46 @@ class DiditClient:
             json=body,
         )
         return Workflow.model_validate(response.json())
+
+    # -- webhook destinations (calls live in .webhook_destinations) --------------------------------------------
+
+    async def list_webhook_destinations(self) -> list[WebhookDestination]:
+        """``GET /v3/webhook/destinations/``: every destination with ``secret_last4`` and 30-day figures."""
+        return await self.destinations.list()
+
+    async def create_webhook_destination(
+        self,
+        *,
+        url: str,
+        subscribed_events: list[str],
+        label: str,
+        webhook_version: str = "v3",
+        enabled: bool = True,
+    ) -> WebhookDestination:
+        """``POST /v3/webhook/destinations/``; the answer's ``secret_shared_key`` signs this destination's webhooks."""
+        return await self.destinations.create(
+            url=url, subscribed_events=subscribed_events, label=label, webhook_version=webhook_version, enabled=enabled
+        )
+
+    async def get_webhook_destination(self, uuid: str) -> WebhookDestination:
+        """``GET /v3/webhook/destinations/{uuid}/``: with the full secret and the 30-day ``summary``."""
+        return await self.destinations.get(uuid)
+
+    async def update_webhook_destination(self, uuid: str, **fields: Any) -> WebhookDestination:
+        """``PATCH /v3/webhook/destinations/{uuid}/`` with any of the writable fields (never the secret)."""
+        return await self.destinations.update(uuid, fields)
+
+    async def delete_webhook_destination(self, uuid: str) -> None:
+        """``DELETE /v3/webhook/destinations/{uuid}/``."""
+        await self.destinations.delete(uuid)
+
+    async def send_test_webhook(self) -> TestWebhookSent:
+        """Sandbox only: have the sandbox send a signed test event to every enabled destination.
+
+        ``POST /sandbox/webhooks/test`` is the sandbox's own control call; Didit has no such API call (its console's
+        test button is not in the API), so against Didit this raises :class:`~.errors.DiditNotFoundError`.
+        """
+        return await self.destinations.send_test()
 
     # -- Auth + Data -----------------------------------------------------------------------------------------
 

@@ -6,7 +6,10 @@ portal's settings and process-wide singletons; tests build clients directly with
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
 
 from didit_portal.didit.client import DiditClient
 from didit_portal.didit.ratelimit import CircuitBreaker, MemoryRateLimiter, RateLimiter
@@ -21,18 +24,19 @@ if TYPE_CHECKING:
 _guards: dict[tuple[str, str, str], tuple[RateLimiter, CircuitBreaker]] = {}
 
 
-def process_guards(settings: Settings) -> tuple[RateLimiter, CircuitBreaker]:
+def process_guards(settings: Settings, api_key: str | None = None) -> tuple[RateLimiter, CircuitBreaker]:
     """This process's rate limiter and circuit breaker for the Didit target the settings point at.
 
     Args:
         settings: Portal settings (base URL, API key, ``REDIS_URL``).
+        api_key: The key in use (:func:`configured_api_key`); ``settings.api_key`` by default.
 
     Returns:
         ``(limiter, breaker)``: a Redis-backed limiter when ``REDIS_URL`` is set (shared by every worker), an
         in-memory one otherwise; the breaker is per process either way.
     """
     # The key is kept in memory only, as the dict key; it is never logged.
-    target = (settings.effective_base_url, settings.api_key or "", settings.redis_url or "")
+    target = (settings.effective_base_url, api_key or settings.api_key or "", settings.redis_url or "")
     guards = _guards.get(target)
     if guards is None:
         limiter: RateLimiter
@@ -48,8 +52,32 @@ def process_guards(settings: Settings) -> tuple[RateLimiter, CircuitBreaker]:
     return guards
 
 
+def configured_api_key(settings: Settings) -> str:
+    """The key the portal's clients send: ``DIDIT_API_KEY``, else the one stored on ``/admin/settings``.
+
+    (:func:`didit_portal.services.connection.credentials.api_key` has the whole order.) A database that cannot be
+    read (not migrated yet, down) falls back to the configured key rather than failing every Didit call.
+
+    Args:
+        settings: Portal settings.
+
+    Returns:
+        The key.
+    """
+    from didit_portal.db import get_engine, reading  # noqa: PLC0415 -- avoid import cycles at module load
+    from didit_portal.services.connection import credentials  # noqa: PLC0415
+
+    if settings.didit_api_key is not None or credentials.uses_embedded_sandbox(settings):
+        return settings.api_key
+    try:
+        with reading(get_engine(settings.db_url)) as db:
+            return credentials.api_key(db, settings)
+    except SQLAlchemyError:
+        return settings.api_key
+
+
 def client_from_settings(settings: Settings | None = None, **overrides: Any) -> DiditClient:
-    """Build a client from settings (embedded sandbox base URLs in sandbox mode).
+    """Build a client from settings (embedded sandbox base URLs in sandbox mode; the key of :func:`configured_api_key`).
 
     Every client built here shares the process's rate budget and circuit breaker (:func:`process_guards`); only
     the HTTP connection pool is its own.
@@ -64,11 +92,12 @@ def client_from_settings(settings: Settings | None = None, **overrides: Any) -> 
     from didit_portal.config import get_settings  # noqa: PLC0415 -- avoid import cycles at module load
 
     settings = settings or get_settings()
-    limiter, breaker = process_guards(settings)
+    api_key = overrides.pop("api_key", None) or configured_api_key(settings)
+    limiter, breaker = process_guards(settings, api_key)
     kwargs: dict[str, Any] = {
         "base_url": settings.effective_base_url,
         "auth_base_url": settings.effective_auth_base_url,
-        "api_key": settings.api_key,
+        "api_key": api_key,
         "client_id": settings.didit_client_id,
         "client_secret": settings.didit_client_secret.get_secret_value() if settings.didit_client_secret else None,
         "limiter": limiter,
@@ -79,6 +108,10 @@ def client_from_settings(settings: Settings | None = None, **overrides: Any) -> 
 
 
 _shared: DiditClient | None = None
+_shared_key: str = ""
+_shared_checked_at = float("-inf")
+#: How often the shared client looks for a key saved on ``/admin/settings`` (by any worker).
+KEY_CHECK_SECONDS = 5.0
 
 
 def shared_client() -> DiditClient:
@@ -90,7 +123,15 @@ def shared_client() -> DiditClient:
     Returns:
         The client.
     """
-    global _shared  # noqa: PLW0603 -- one pooled client per worker process
-    if _shared is None:
-        _shared = client_from_settings()
+    global _shared, _shared_key, _shared_checked_at  # noqa: PLW0603 -- one pooled client per worker process
+    from didit_portal.config import get_settings  # noqa: PLC0415 -- avoid import cycles at module load
+
+    now = time.monotonic()
+    if _shared is not None and now - _shared_checked_at < KEY_CHECK_SECONDS:
+        return _shared
+    _shared_checked_at = now
+    key = configured_api_key(get_settings())
+    if _shared is None or key != _shared_key:
+        # A key saved on /admin/settings: new calls use it; the old client's pool is left to close with its object.
+        _shared, _shared_key = client_from_settings(api_key=key), key
     return _shared

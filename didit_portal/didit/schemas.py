@@ -164,6 +164,54 @@ class Workflow(DiditModel):
     features: list[Any] | None = None
 
 
+class DestinationSummary(DiditModel):
+    """A destination's 30-day delivery ``summary`` (create, get and update answers)."""
+
+    total_deliveries: int = 0
+    failed_deliveries: int = 0
+    error_rate_percentage: float = 0
+    min_response_time_ms: float | None = None
+    avg_response_time_ms: float | None = None
+    max_response_time_ms: float | None = None
+    last_delivery_at: str | None = None
+
+
+class WebhookDestination(DiditModel):
+    """A webhook destination (https://docs.didit.me/management-api/webhook/get-destination).
+
+    ``secret_shared_key`` is present only on create, get and update, never in the list; the list carries
+    ``secret_last4`` and flat 30-day figures (``deliveries_count``, ``failed_deliveries_count``, …) instead of
+    ``summary``. The secret is a credential: never log this model or put it in browser state.
+    """
+
+    uuid: str
+    label: str = ""
+    url: str
+    enabled: bool = True
+    webhook_version: str = "v3"
+    subscribed_events: list[str] = Field(default_factory=list)
+    secret_shared_key: str | None = Field(default=None, repr=False)
+    secret_last4: str | None = None
+    created_at: str | None = None
+    updated_at: str | None = None
+    summary: DestinationSummary | None = None
+    deliveries_count: int | None = None
+    failed_deliveries_count: int | None = None
+    error_rate_percentage: float | None = None
+    last_delivery_at: str | None = None
+    health_status: str | None = None
+
+
+class TestWebhookSent(DiditModel):
+    """The sandbox's answer to ``POST /sandbox/webhooks/test``."""
+
+    __test__ = False  # not a pytest class
+
+    event_id: str
+    session_id: str
+    destinations: int = 0
+
+
 class ClientToken(DiditModel):
     """``POST /auth/v2/token/`` response."""
 

@@ -10,7 +10,7 @@ import reflex as rx
 from reflex_base.vars.base import Var
 
 from didit_portal import routes
-from didit_portal.components.layout import layout
+from didit_portal.components.layout import staff_layout
 from didit_portal.components.staff_guard import native_form, staff_only
 from didit_portal.services.access.accounts import MIN_PASSWORD_LENGTH
 from didit_portal.states.account import AccountState
@@ -113,7 +113,7 @@ def account_page() -> rx.Component:
     Returns:
         The page.
     """
-    return layout(
+    return staff_layout(
         staff_only(
             rx.vstack(
                 rx.heading("Your account", as_="h1", size="7"),
@@ -145,6 +145,7 @@ def account_page() -> rx.Component:
                 width="100%",
             ),
         ),
+        current=routes.ADMIN_ACCOUNT,
     )
 
 

@@ -8,7 +8,7 @@ import reflex as rx
 
 from didit_portal import routes
 from didit_portal.components.checks import status_badge
-from didit_portal.components.layout import layout
+from didit_portal.components.layout import staff_layout
 from didit_portal.components.staff_guard import staff_only
 from didit_portal.states.queue import ALL_STATUSES
 from didit_portal.states.queue import QueueState as _QueueState
@@ -302,7 +302,7 @@ def queue_page() -> rx.Component:
     Returns:
         The page.
     """
-    return layout(
+    return staff_layout(
         staff_only(
             rx.vstack(
                 rx.hstack(
@@ -344,4 +344,5 @@ def queue_page() -> rx.Component:
                 width="100%",
             ),
         ),
+        current=routes.ADMIN,
     )

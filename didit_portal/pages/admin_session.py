@@ -8,7 +8,7 @@ import reflex as rx
 
 from didit_portal import routes
 from didit_portal.components.checks import check_card, field_grid, status_badge
-from didit_portal.components.layout import layout
+from didit_portal.components.layout import staff_layout
 from didit_portal.components.review_panel import action_status, actions, reviewer_tools
 from didit_portal.components.staff_guard import staff_only
 from didit_portal.didit.schemas import SessionStatus
@@ -179,7 +179,7 @@ def session_page() -> rx.Component:
         spacing="4",
         width="100%",
     )
-    return layout(
+    return staff_layout(
         staff_only(
             rx.cond(
                 S.not_found,
@@ -190,5 +190,6 @@ def session_page() -> rx.Component:
                 ),
                 content,
             )
-        )
+        ),
+        current=routes.ADMIN,
     )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from didit_portal.components.layout import layout
+from didit_portal import routes
+from didit_portal.components.layout import staff_layout
 from didit_portal.components.staff_guard import staff_only
 from didit_portal.states.audit import PAGE_SIZE, AuditState
 from didit_portal.states.base import StaffState
@@ -20,6 +21,7 @@ def _chain_status() -> rx.Component:
             rx.callout.icon(rx.icon("link")),
             rx.callout.text("Chain verified: ", AuditState.chain_checked.to_string(), " rows, every link intact."),
             color_scheme="green",
+            high_contrast=True,  # green 11 on green 3 is below 4.5:1
             variant="surface",
             custom_attrs={"data-testid": "audit-chain-ok"},
         ),
@@ -31,6 +33,7 @@ def _chain_status() -> rx.Component:
                 ": rows were changed or removed. Run `python -m didit_portal audit verify`.",
             ),
             color_scheme="red",
+            high_contrast=True,
             variant="surface",
             custom_attrs={"data-testid": "audit-chain-broken"},
         ),
@@ -147,7 +150,7 @@ def audit_page() -> rx.Component:
     Returns:
         The page.
     """
-    return layout(
+    return staff_layout(
         staff_only(
             rx.vstack(
                 rx.heading("Audit trail", as_="h1", size="7"),
@@ -155,11 +158,25 @@ def audit_page() -> rx.Component:
                 _filters(),
                 rx.cond(AuditState.filter_error != "", rx.text(AuditState.filter_error, color_scheme="red", size="2")),
                 _pager(),
-                rx.box(_table(), width="100%", overflow_x="auto"),
+                # A scroll area keyboard users must reach too (axe: scrollable-region-focusable).
+                rx.box(
+                    _table(),
+                    width="100%",
+                    overflow_x="auto",
+                    tab_index=0,
+                    role="region",
+                    aria_label="Audit entries",
+                    # Radix's table scrolls inside its own viewport, which cannot take focus: let this box scroll.
+                    style={
+                        "& .rt-ScrollAreaRoot, & .rt-ScrollAreaViewport": {"overflow": "visible !important"},
+                    },
+                    custom_attrs={"data-testid": "audit-scroll"},
+                ),
                 spacing="4",
                 width="100%",
             ),
         ),
+        current=routes.ADMIN_AUDIT,
     )
 
 

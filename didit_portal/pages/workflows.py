@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import reflex as rx
 
-from didit_portal.components.layout import layout
+from didit_portal import routes
+from didit_portal.components.layout import staff_layout
 from didit_portal.components.staff_guard import staff_only
 from didit_portal.components.workflow_parts import WorkflowsState, callout, create_section, labelled, native_select
 from didit_portal.services.workflows import defaults
@@ -187,7 +188,7 @@ def workflows_page() -> rx.Component:
     Returns:
         The page.
     """
-    return layout(
+    return staff_layout(
         staff_only(
             rx.vstack(
                 rx.heading("Workflows", as_="h1", size="7"),
@@ -200,6 +201,7 @@ def workflows_page() -> rx.Component:
                 width="100%",
             ),
         ),
+        current=routes.ADMIN_WORKFLOWS,
     )
 
 

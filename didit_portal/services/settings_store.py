@@ -22,6 +22,37 @@ if TYPE_CHECKING:
 FOUR_EYES: Final = "four_eyes"
 #: Every staff member must sign in with a TOTP second factor.
 REQUIRE_TOTP: Final = "require_totp"
+#: Minutes without activity after which a staff session ends (bounded by :data:`IDLE_MINUTES_BOUNDS`).
+SESSION_IDLE_MINUTES: Final = "session_idle_minutes"
+#: Hours after sign-in at which a staff session ends whatever the activity (:data:`ABSOLUTE_HOURS_BOUNDS`).
+SESSION_ABSOLUTE_HOURS: Final = "session_absolute_hours"
+#: The Didit mode (``sandbox``/``live``) an admin chose for the next start; the running mode never changes.
+DIDIT_MODE_NEXT: Final = "didit_mode_next"
+
+#: Allowed idle timeouts (minutes) and its default: short enough to matter, long enough to review a case.
+IDLE_MINUTES_BOUNDS: Final = (5, 120)
+IDLE_MINUTES_DEFAULT: Final = 30
+#: Allowed absolute timeouts (hours) and its default: at most one day, so a stolen cookie dies within it.
+ABSOLUTE_HOURS_BOUNDS: Final = (1, 24)
+ABSOLUTE_HOURS_DEFAULT: Final = 12
+
+
+def bounded_int(db: Session, key: str, default: int, bounds: tuple[int, int]) -> int:
+    """Read an integer setting, falling back to ``default`` when unset or out of ``bounds`` (never trust a row).
+
+    Args:
+        db: Open session.
+        key: Setting key.
+        default: Value when unset or invalid.
+        bounds: Inclusive ``(low, high)``.
+
+    Returns:
+        The value.
+    """
+    value = get(db, key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or not bounds[0] <= value <= bounds[1]:
+        return default
+    return value
 
 
 def get(db: Session, key: str, default: Any = None) -> Any:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from didit_portal.sandbox.config import SandboxConfig
 from didit_portal.sandbox.engine.auth_data import AuthDataService
 from didit_portal.sandbox.engine.decisions import Decisions
+from didit_portal.sandbox.engine.destinations import WebhookDestinations
 from didit_portal.sandbox.engine.hosted import HostedSessions
 from didit_portal.sandbox.engine.lifecycle import Lifecycle
 from didit_portal.sandbox.engine.outbox import Outbox
@@ -39,6 +40,7 @@ class SandboxEngine:
         reviews: Update-status, review notes and resubmissions.
         workflows: The workflow registry (the management API).
         auth_data: Auth + Data (data-transfer) sessions.
+        destinations: Webhook destinations (the management API) and the routing of events to them.
         outbox: Webhook events; its listeners wake the delivery worker.
         lifecycle: Status moves and timers (``sweep`` runs the due ones).
         hosted: The hosted pages' view (implements :class:`~didit_portal.sandbox.types.HostedEngine`).
@@ -60,7 +62,8 @@ class SandboxEngine:
         self.auth_data = AuthDataService(config, store, self.ids, clock)
         rows = SessionRows(config, store, clock)
         decisions = Decisions(config.public_url)
-        self.outbox = Outbox(config, store, self.ids, clock, decisions)
+        self.destinations = WebhookDestinations(store, self.ids, clock)
+        self.outbox = Outbox(config, store, self.ids, clock=clock, decisions=decisions, destinations=self.destinations)
         self.lifecycle = Lifecycle(config, store, rows=rows, outbox=self.outbox, auth_data=self.auth_data, clock=clock)
         parts = EngineParts(
             config=config,

@@ -13,10 +13,13 @@ from typing import Any
 
 from didit_portal.sandbox.config import SandboxConfig
 from didit_portal.sandbox.engine.decisions import DECISION_STATUSES, Decisions
+from didit_portal.sandbox.engine.destinations import WebhookDestinations
 from didit_portal.sandbox.engine.rows import Session, not_found
 from didit_portal.sandbox.engine.store import Store, dumps, loads
 from didit_portal.sandbox.ids import APPLICATION_ID, IdFactory
 from didit_portal.sandbox.isotime import iso
+
+_LEGACY_TYPES = frozenset({"status.updated", "data.updated"})
 
 
 class Outbox:
@@ -28,12 +31,21 @@ class Outbox:
         ids: The id factory (event ids).
         clock: Returns epoch seconds.
         decisions: Builds the ``decision`` a final status's event carries.
+        destinations: The webhook destinations each event is routed to.
     """
 
     def __init__(
-        self, config: SandboxConfig, store: Store, ids: IdFactory, clock: Callable[[], float], decisions: Decisions
+        self,
+        config: SandboxConfig,
+        store: Store,
+        ids: IdFactory,
+        *,
+        clock: Callable[[], float],
+        decisions: Decisions,
+        destinations: WebhookDestinations,
     ) -> None:
         self._config = config
+        self._destinations = destinations
         self._store = store
         self._ids = ids
         self._clock = clock
@@ -81,14 +93,61 @@ class Outbox:
         event_id = self._ids.new_uuid("event")
         now = self._clock()
         payload = self._payload(s, event_id, webhook_type, now)
-        # Without a destination the event is still built and logged, just never sent.
-        state = "pending" if self._config.webhook_url else "unsent"
+        self._insert(conn, payload, now, webhook_type)
+        return event_id
+
+    def _insert(self, conn: sqlite3.Connection, payload: dict[str, Any], now: float, route: str | None) -> None:
+        """Store an event and queue it: to the enabled destinations (``route`` None: all of them), else legacy."""
+        routed = self._destinations.fan_out(conn, payload["event_id"], payload["session_id"], route, now)
+        # Didit sends to the legacy webhook URL (here --webhook-url) only while no destination is enabled, and only
+        # status.updated and data.updated. Without any destination the event is still built and logged, never sent.
+        legacy = payload["webhook_type"] in _LEGACY_TYPES
+        state = "pending" if self._config.webhook_url and legacy and not routed else "unsent"
         conn.execute(
             "INSERT INTO events (event_id, session_id, webhook_type, status, payload, created_at, state, attempts, "
             "next_attempt_at) VALUES (?, ?, ?, ?, ?, ?, ?, 0, ?)",
-            (event_id, s["session_id"], webhook_type, s["status"], dumps(payload), int(now), state, now),
+            (
+                payload["event_id"],
+                payload["session_id"],
+                payload["webhook_type"],
+                payload["status"],
+                dumps(payload),
+                int(now),
+                state,
+                now,
+            ),
         )
-        return event_id
+
+    def send_test(self) -> dict[str, Any]:
+        """Queue a signed test event to every enabled destination (or, with none, the legacy URL) — sandbox-only.
+
+        Didit's console can send a test webhook but does not document its payload. The sandbox sends a
+        ``status.updated`` envelope for a session that does not exist, marked ``"test": true``, with its own
+        ``event_id`` so a receiver's log shows each test separately. It goes to every enabled destination whatever
+        its subscriptions, as a console test targets a destination rather than an event type.
+
+        Returns:
+            ``{"event_id", "session_id", "destinations"}``: how many destinations it was queued to (0: the legacy
+            URL, or nowhere when none is configured).
+        """
+        now = self._clock()
+        payload: dict[str, Any] = {
+            "event_id": self._ids.new_uuid("event"),
+            "webhook_type": "status.updated",
+            "created_at": int(now),
+            "application_id": APPLICATION_ID,
+            "session_id": self._ids.new_uuid("test-session"),
+            "status": "Not Started",
+            "environment": "sandbox",
+            "test": True,
+        }
+        with self._store.tx() as conn:
+            self._insert(conn, payload, now, None)
+            queued = conn.execute(
+                "SELECT COUNT(*) AS n FROM deliveries WHERE event_id = ?", (payload["event_id"],)
+            ).fetchone()["n"]
+        self.notify()
+        return {"event_id": payload["event_id"], "session_id": payload["session_id"], "destinations": int(queued)}
 
     def log(self, session_id: str) -> list[dict[str, Any]]:
         """Every event of a session with its delivery attempts, oldest first."""
@@ -133,6 +192,13 @@ class Outbox:
             EngineError: 404 when the session has no such event.
         """
         with self._store.tx() as conn:
+            fanned = conn.execute(
+                "UPDATE deliveries SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, "
+                "lease_until = NULL WHERE event_id = ? AND session_id = ? AND state != 'cancelled'",
+                (self._clock(), event_id, session_id),
+            )
+            if fanned.rowcount:
+                return  # it went to destinations, so it goes to them again (not to the legacy URL)
             cur = conn.execute(
                 "UPDATE events SET state = 'pending', attempts = 0, next_attempt_at = ?, lease_owner = NULL, "
                 "lease_until = NULL WHERE event_id = ? AND session_id = ?",
@@ -146,3 +212,4 @@ class Outbox:
         """Delete a session's events and their delivery log (the session is being deleted)."""
         conn.execute("DELETE FROM events WHERE session_id = ?", (session_id,))
         conn.execute("DELETE FROM attempts WHERE session_id = ?", (session_id,))
+        conn.execute("DELETE FROM deliveries WHERE session_id = ?", (session_id,))

@@ -1,6 +1,7 @@
 """The engine's store: the sandbox's own SQLite file.
 
-It holds sessions, workflows, the webhook outbox and its delivery log, data-transfer sessions, and counters.
+It holds sessions, workflows, the webhook outbox, the webhook destinations and the delivery log, data-transfer
+sessions, and counters.
 
 One connection per :class:`Store`, guarded by a re-entrant lock, so the engine can be called from the event loop
 and from a threadpool alike. Every write runs in ``BEGIN IMMEDIATE`` so that two processes sharing the file (WAL
@@ -69,9 +70,37 @@ CREATE TABLE IF NOT EXISTS attempts (
     response_body TEXT,
     error TEXT,
     latency_ms REAL NOT NULL,
-    outcome TEXT NOT NULL
+    outcome TEXT NOT NULL,
+    destination_id TEXT
 );
 CREATE INDEX IF NOT EXISTS attempts_event ON attempts (event_id, attempt);
+CREATE TABLE IF NOT EXISTS destinations (
+    uuid TEXT PRIMARY KEY,
+    url TEXT NOT NULL,
+    label TEXT NOT NULL,
+    enabled INTEGER NOT NULL,
+    webhook_version TEXT NOT NULL,
+    secret TEXT NOT NULL,
+    subscribed_events TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    deleted INTEGER NOT NULL DEFAULT 0
+);
+CREATE UNIQUE INDEX IF NOT EXISTS destinations_live_url ON destinations (url) WHERE deleted = 0;
+CREATE TABLE IF NOT EXISTS deliveries (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL,
+    destination_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    state TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL NOT NULL,
+    lease_owner TEXT,
+    lease_until REAL,
+    created_at REAL NOT NULL,
+    UNIQUE (event_id, destination_id)
+);
+CREATE INDEX IF NOT EXISTS deliveries_pending ON deliveries (state, destination_id, session_id, id);
 CREATE TABLE IF NOT EXISTS auth_sessions (
     session_id TEXT PRIMARY KEY,
     session_number INTEGER NOT NULL,
@@ -116,6 +145,14 @@ class Store:
         with self._lock:
             # CREATE … IF NOT EXISTS is idempotent, so two processes opening the same file at once are fine.
             self._conn.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        # Files written before webhook destinations existed lack the attempts' destination column.
+        columns = {row["name"] for row in self._conn.execute("PRAGMA table_info(attempts)")}
+        if "destination_id" not in columns:
+            with contextlib.suppress(sqlite3.OperationalError):  # another process added it first
+                self._conn.execute("ALTER TABLE attempts ADD COLUMN destination_id TEXT")
 
     @property
     def _conn(self) -> sqlite3.Connection:

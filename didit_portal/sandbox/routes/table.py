@@ -9,7 +9,15 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Route
 
-from didit_portal.sandbox.routes import auth_data, control, v2_auth, v3_sessions, v3_webhooks, v3_workflows
+from didit_portal.sandbox.routes import (
+    auth_data,
+    control,
+    v2_auth,
+    v3_destinations,
+    v3_sessions,
+    v3_webhooks,
+    v3_workflows,
+)
 
 _SID = "{session_id}"
 _ANY = ["GET", "POST", "PATCH", "PUT", "DELETE", "HEAD"]
@@ -31,6 +39,12 @@ V3_ROUTES: list[BaseRoute] = [
     Route(f"/v3/sessions/{_SID}/reviews/", v3_sessions.session_reviews, methods=["GET", "POST"]),
     Route("/v3/workflows/", v3_workflows.workflows_collection, methods=["GET", "POST"]),
     Route("/v3/workflows/{workflow_id}/", v3_workflows.workflow_detail, methods=["GET", "PATCH", "DELETE"]),
+    Route("/v3/webhook/destinations/", v3_destinations.destinations_collection, methods=["GET", "POST"]),
+    Route(
+        "/v3/webhook/destinations/{destination_uuid}/",
+        v3_destinations.destination_detail,
+        methods=["GET", "PATCH", "DELETE"],
+    ),
     Route("/v3/{rest:path}", v3_workflows.v3_not_found, methods=_ANY),
 ]
 
@@ -49,6 +63,7 @@ AUTH_ROUTES: list[BaseRoute] = [
 #: Sandbox-only: control API (the sandbox's own, not part of Didit's API), scenario catalogue, healthcheck, media.
 CONTROL_ROUTES: list[BaseRoute] = [
     Route(f"/sandbox/sessions/{_SID}/outcome", control.control_outcome, methods=["POST"]),
+    Route("/sandbox/webhooks/test", v3_destinations.send_test_webhook, methods=["POST"]),
     Route("/v1/sandbox/scenarios/", control.scenario_catalog, methods=["GET"]),
     Route("/system/healthcheck", control.healthcheck, methods=["GET"]),
     Route("/media/{path:path}", control.media, methods=["GET", "HEAD"]),

@@ -27,7 +27,7 @@ from didit_portal import routes
 from didit_portal.config import get_settings
 from didit_portal.models import StaffSession, StaffUser, utcnow
 from didit_portal.security import lookup_hash, lookup_hashes
-from didit_portal.services import audit
+from didit_portal.services import audit, settings_store
 from didit_portal.services.access.accounts import (
     ROLES,
     Principal,
@@ -43,10 +43,9 @@ COOKIE_NAME: Final = "didit_portal_session"
 #: Its name under https: browsers accept a ``__Host-`` cookie only with ``Secure``, ``Path=/`` and no ``Domain``,
 #: so no other host (a sibling subdomain) can set or shadow it.
 HOST_COOKIE_NAME: Final = f"__Host-{COOKIE_NAME}"
-IDLE_TIMEOUT: Final = timedelta(minutes=30)
-
-
-ABSOLUTE_TIMEOUT: Final = timedelta(hours=12)
+#: The defaults; admins change both on ``/admin/settings`` (:func:`idle_timeout`, :func:`absolute_timeout`).
+IDLE_TIMEOUT: Final = timedelta(minutes=settings_store.IDLE_MINUTES_DEFAULT)
+ABSOLUTE_TIMEOUT: Final = timedelta(hours=settings_store.ABSOLUTE_HOURS_DEFAULT)
 
 
 #: ``last_seen_at`` is written at most this often (one write per minute per session, not per event).
@@ -57,6 +56,39 @@ TOUCH_EVERY: Final = timedelta(minutes=1)
 GENERIC_ERROR: Final = "Sign-in failed: check your email and password, or try again later."
 #: The message of a sign-in refused by the throttle (before the password was looked at).
 THROTTLED_ERROR: Final = "Too many failed sign-ins: wait a moment, then try again."
+
+
+def idle_timeout(db: Session) -> timedelta:
+    """How long a staff session may stay unused (the ``session_idle_minutes`` setting, 30 min by default).
+
+    Args:
+        db: Open session.
+
+    Returns:
+        The idle limit.
+    """
+    minutes = settings_store.bounded_int(
+        db, settings_store.SESSION_IDLE_MINUTES, settings_store.IDLE_MINUTES_DEFAULT, settings_store.IDLE_MINUTES_BOUNDS
+    )
+    return timedelta(minutes=minutes)
+
+
+def absolute_timeout(db: Session) -> timedelta:
+    """How long a staff session lasts at most (the ``session_absolute_hours`` setting, 12 h by default).
+
+    Args:
+        db: Open session.
+
+    Returns:
+        The absolute limit, applied to sessions begun from now on and (at each check) to running ones.
+    """
+    hours = settings_store.bounded_int(
+        db,
+        settings_store.SESSION_ABSOLUTE_HOURS,
+        settings_store.ABSOLUTE_HOURS_DEFAULT,
+        settings_store.ABSOLUTE_HOURS_BOUNDS,
+    )
+    return timedelta(hours=hours)
 
 
 def is_https(public_base_url: str) -> bool:
@@ -202,7 +234,7 @@ def start_session(
             user_id=principal.user_id,
             created_at=now,
             last_seen_at=now,
-            expires_at=now + ABSOLUTE_TIMEOUT,
+            expires_at=now + absolute_timeout(db),
             second_factor_ok=second_factor_ok,
         )
     )
@@ -224,7 +256,11 @@ def _live_session(db: Session, token: str | None, now: datetime) -> tuple[StaffS
         return None
     expires_at = session.expires_at
     last_seen = session.last_seen_at
-    if expires_at is None or last_seen is None or now >= expires_at or now - last_seen >= IDLE_TIMEOUT:
+    if expires_at is None or last_seen is None or now >= expires_at or now - last_seen >= idle_timeout(db):
+        return None
+    created_at = session.created_at
+    # A shortened absolute limit applies to running sessions too, not only to those begun after the change.
+    if created_at is not None and now - created_at >= absolute_timeout(db):
         return None
     user = db.get(StaffUser, session.user_id)
     if user is None or user.disabled_at is not None or user.role not in ROLES:

@@ -242,6 +242,10 @@ def _report(event: PendingEvent) -> Report | None:
     if not isinstance(event.payload, dict):
         raise ValueError("inbox body is not a JSON object")  # the single path records the failure
     payload = event.payload
+    if payload.get("test") is True:
+        # Didit's test delivery (the console's, or /admin/webhooks' "Test delivery" through the sandbox): its session
+        # id names no session. Stored and shown in the delivery log, never applied (it would create a phantom).
+        return None
     if isinstance(payload, EnvelopeOnly):
         # Simple-only: the status alone, at the envelope's time; the reconciler fetches the decision from Didit.
         clamped = payload.get("created_at")
@@ -328,6 +332,22 @@ def _process_one(engine: Engine, inbox_id: int) -> notify.SessionChanged | None:
             if attempts is not None and attempts >= MAX_ATTEMPTS:
                 log.error("inbox event %s failed %d times; left unprocessed for an operator", inbox_id, attempts)
             return None
+
+
+def reprocess(engine: Engine, inbox_id: int) -> notify.SessionChanged | None:
+    """Process one unprocessed inbox row now, in its own transaction (the admin page's replay).
+
+    The same claim as every pass (``processed_at IS NULL``), so a row already applied is left alone and a row
+    another worker is applying is applied once. On failure the row stays unprocessed with ``last_error`` set.
+
+    Args:
+        engine: Database engine.
+        inbox_id: The row.
+
+    Returns:
+        The change to announce (after the commit), or None when nothing changed.
+    """
+    return _process_one(engine, inbox_id)
 
 
 def _apply(db: Session, event: InboxEvent) -> notify.SessionChanged | None:
