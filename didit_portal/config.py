@@ -186,13 +186,18 @@ class Settings(BaseSettings):
             ConfigError: Live mode without a webhook secret or API key; several workers without Redis; a
                 ``PORTAL_SECRET_KEY`` shorter than 32 bytes; a key file other users can read.
         """
-        if self.didit_mode == "live" and self.didit_webhook_secret is None:
+        missing = self.didit_webhook_secret is None or self.didit_api_key is None
+        stored = self.stored_credentials() if self.didit_mode == "live" and missing else frozenset()
+        if self.didit_mode == "live" and self.didit_webhook_secret is None and "webhook_secret" not in stored:
             raise ConfigError(
-                "DIDIT_MODE=live needs DIDIT_WEBHOOK_SECRET (Settings > API & Webhooks in the Didit console): "
-                "without it no webhook can be verified."
+                "DIDIT_MODE=live needs DIDIT_WEBHOOK_SECRET, or a webhook secret saved on /admin/settings (Settings > "
+                "API & Webhooks in the Didit console): without it no webhook can be verified."
             )
-        if self.didit_mode == "live" and self.didit_api_key is None:
-            raise ConfigError("DIDIT_MODE=live needs DIDIT_API_KEY (Settings > API & Webhooks in the Didit console).")
+        if self.didit_mode == "live" and self.didit_api_key is None and "api_key" not in stored:
+            raise ConfigError(
+                "DIDIT_MODE=live needs DIDIT_API_KEY, or an API key saved on /admin/settings (Settings > API & "
+                "Webhooks in the Didit console)."
+            )
         if (self.granian_workers or 1) > 1 and not self.redis_url:
             raise ConfigError(
                 f"GRANIAN_WORKERS={self.granian_workers} needs REDIS_URL: without Redis each worker keeps its own "
@@ -202,6 +207,27 @@ class Settings(BaseSettings):
         self.secret_key()  # too short, or a key file open to other users: refused here, in one line
         if self.is_sandbox:
             _ = self.api_key, self.webhook_secret  # generated now, or refused if their files are open to others
+
+    def stored_credentials(self) -> frozenset[str]:
+        """Which Didit credentials an admin saved on ``/admin/settings`` (names only; nothing is decrypted here).
+
+        Live mode may run on them instead of ``DIDIT_API_KEY`` / ``DIDIT_WEBHOOK_SECRET``, so an installation can be
+        connected in the browser alone. A database without the table yet (before its migration) holds none.
+
+        Returns:
+            A subset of ``{"api_key", "webhook_secret"}``.
+        """
+        from sqlalchemy import text  # noqa: PLC0415 -- config is imported before the database layer
+        from sqlalchemy.exc import SQLAlchemyError  # noqa: PLC0415
+
+        from didit_portal.db import get_engine  # noqa: PLC0415
+
+        try:
+            with get_engine(self.db_url).connect() as conn:
+                rows = conn.execute(text("SELECT name FROM didit_credential")).scalars().all()
+        except SQLAlchemyError:
+            return frozenset()
+        return frozenset(str(name) for name in rows)
 
     def ensure_data_dir(self) -> Path:
         """Create the data folder private to this user (0700), or tighten an existing one to 0700.

@@ -308,21 +308,7 @@ def queue_page() -> rx.Component:
                 rx.hstack(
                     rx.heading("Review queue", as_="h1", size="7"),
                     rx.spacer(),
-                    rx.cond(
-                        QueueState.is_admin,
-                        rx.el.label(
-                            rx.hstack(
-                                rx.switch(
-                                    checked=QueueState.four_eyes,
-                                    on_change=QueueState.change_four_eyes,
-                                    custom_attrs={"data-testid": "setting-four-eyes"},
-                                ),
-                                "Four-eyes for overturning Didit",
-                                spacing="2",
-                                align="center",
-                            )
-                        ),
-                    ),
+                    # Four-eyes and the other portal switches are on /admin/settings (issue 11).
                     align="center",
                     width="100%",
                 ),

@@ -21,7 +21,6 @@ from didit_portal.db import get_engine, reading, writing
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.services.access.accounts import Principal
 from didit_portal.services.notify import SessionChanged
-from didit_portal.services.review import actions as review
 from didit_portal.services.review import cache as queue_cache
 from didit_portal.services.review import casework, queue
 from didit_portal.services.review.masking import mask_identifier
@@ -59,7 +58,6 @@ class QueueState(StaffState):
     chart_statuses: list[str] = []
     approval_rate: str = "—"
     median_decision: str = "—"
-    four_eyes: bool = False
     error: str = ""
     #: The search was a vendor_data prefix matching too many sessions; only exact matches are shown.
     narrowed: bool = False
@@ -133,7 +131,6 @@ class QueueState(StaffState):
             return None
         with reading() as db:
             self.workflows = queue_cache.known_workflows(db)
-            self.four_eyes = review.four_eyes_enabled(db)
             charts = queue_cache.charts(db)
         self.chart_days = charts.per_day
         self.chart_statuses = charts.statuses
@@ -314,20 +311,6 @@ class QueueState(StaffState):
                 ip=self._client_ip(),
             )
         return rx.download(data=text, filename=f"queue-{datetime.now(UTC):%Y%m%d-%H%M}.csv")
-
-    @rx.event
-    @requires("admin")
-    def change_four_eyes(self, value: bool) -> None:
-        """Admins: require a second reviewer to overturn Didit's automatic decisions.
-
-        Args:
-            value: On or off.
-        """
-        principal = self._require("admin")
-        engine = get_engine()
-        with writing(engine) as db:
-            review.set_four_eyes(db, actor=principal, enabled=bool(value), ip=self._client_ip())
-        self.four_eyes = bool(value)
 
     @rx.event(background=True)
     @requires("viewer")

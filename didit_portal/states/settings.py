@@ -17,7 +17,7 @@ from didit_portal.config import get_settings
 from didit_portal.db import get_engine, reading, writing
 from didit_portal.didit.errors import DiditError
 from didit_portal.didit.factory import shared_client
-from didit_portal.services import settings_store
+from didit_portal.services import audit, settings_store
 from didit_portal.services.connection import check, credentials, destination, portal_settings
 from didit_portal.services.connection.portal_settings import PortalSettings, SettingsError
 from didit_portal.states.base import StaffState, requires
@@ -229,13 +229,15 @@ class SettingsState(StaffState):
     @requires("admin")
     async def test_connection(self) -> AsyncIterator[None]:
         """Check Didit's health endpoint and the key (``settings-test-connection``)."""
-        self._require("admin")
+        principal = self._require("admin")
         self.testing, self.connection_ok, self.connection_failed = True, "", ""
         yield
         try:
             found = await check.check_connection(shared_client())
         finally:
             self.testing = False
+        with writing() as db:  # the outcome only: never the key or Didit's answer body
+            audit.record(db, actor=principal, action="connection.test", ip=self._client_ip(), detail={"ok": found.ok})
         if found.ok:
             self.connection_ok = found.message
         else:

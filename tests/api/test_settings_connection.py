@@ -197,7 +197,7 @@ def test_mode_switch_needs_confirmation_takes_effect_at_the_next_start_and_is_au
     with session_scope(get_engine(db_url)) as db:
         with pytest.raises(SettingsError, match="Confirm"):
             portal_settings.choose_mode(db, sandbox, "live", confirmed=False, actor=admin)
-        with pytest.raises(SettingsError, match="DIDIT_API_KEY"):  # live would refuse to start: refused now
+        with pytest.raises(SettingsError, match="API key and webhook secret"):  # live would refuse to start
             portal_settings.choose_mode(db, sandbox, "live", confirmed=True, actor=admin)
     assert portal_settings.next_mode(sandbox) == "sandbox" and _audit(db_url, "settings.change") == []
 
@@ -233,3 +233,29 @@ def test_mode_switch_needs_confirmation_takes_effect_at_the_next_start_and_is_au
         database_url=db_url, portal_data_dir=tmp_path / "other", didit_api_key=SecretStr("k" * 10)
     ).is_sandbox  # type: ignore[call-arg]
     assert [r.detail for r in _audit(db_url, "settings.change")] == [{"value": "sandbox"}]
+
+
+def test_live_mode_can_run_on_credentials_saved_in_the_browser(db_url: str, admin: Principal, tmp_path: Path) -> None:
+    """Issue 11: from a fresh installation to a working Didit connection in the browser alone. With the key and the
+    webhook secret saved on /admin/settings (none in the environment), switching to live is allowed and the next
+    start accepts it; with only one of them, neither is."""
+    from didit_portal.config import ConfigError
+
+    fresh = Settings(database_url=db_url, portal_data_dir=tmp_path)  # type: ignore[call-arg]
+    with session_scope(get_engine(db_url)) as db:
+        credentials.store(db, credentials.API_KEY, "live_key_0123456789", actor=admin)
+    with session_scope(get_engine(db_url)) as db, pytest.raises(SettingsError, match="webhook secret"):
+        portal_settings.choose_mode(db, fresh, "live", confirmed=True, actor=admin)
+    live_without_secret = Settings(database_url=db_url, portal_data_dir=tmp_path, didit_mode="live")  # type: ignore[call-arg]
+    with pytest.raises(ConfigError, match="webhook secret"):
+        live_without_secret.check_startable()
+    with session_scope(get_engine(db_url)) as db:  # saved first (its own event on the page), then the switch
+        credentials.store(db, credentials.WEBHOOK_SECRET, "whsec_live_0123456789", actor=admin)
+    with session_scope(get_engine(db_url)) as db:
+        portal_settings.choose_mode(db, fresh, "live", confirmed=True, actor=admin)
+    restarted = Settings(database_url=db_url, portal_data_dir=tmp_path)  # type: ignore[call-arg]
+    assert not restarted.is_sandbox  # the admin's choice, read at the next start
+    restarted.check_startable()  # runs on the saved credentials
+    with session_scope(get_engine(db_url)) as db:
+        assert credentials.api_key(db, restarted) == "live_key_0123456789"
+        assert credentials.webhook_secrets(db, restarted) == ("whsec_live_0123456789",)

@@ -11,6 +11,7 @@ from typing import Any
 from didit_portal.sandbox.engine.rows import Session
 from didit_portal.sandbox.isotime import iso
 from didit_portal.sandbox.model.decision import context_for, feature_arrays, feature_names
+from didit_portal.sandbox.model.decision.edits import apply_edits
 
 #: Webhooks carry ``decision`` only for these (https://docs.didit.me/reference/webhooks).
 DECISION_STATUSES = frozenset({"Approved", "Declined", "In Review", "Abandoned"})
@@ -49,6 +50,8 @@ class Decisions:
             "reviews": list(data.get("reviews", [])),
         }
         decision.update(feature_arrays(data["features"], data.get("nodes", {}), s["status"], ctx))
+        if data.get("data_edits"):
+            apply_edits(decision, data["data_edits"])  # a reviewer's corrections (the sandbox's data call)
         if s["status"] == "Resubmitted" and data.get("resubmit_info"):
             decision["resubmit_info"] = data["resubmit_info"]
         return decision

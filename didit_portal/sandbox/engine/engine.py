@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from didit_portal.sandbox.config import SandboxConfig
 from didit_portal.sandbox.engine.auth_data import AuthDataService
+from didit_portal.sandbox.engine.data_edits import DataEdits
 from didit_portal.sandbox.engine.decisions import Decisions
 from didit_portal.sandbox.engine.destinations import WebhookDestinations
 from didit_portal.sandbox.engine.hosted import HostedSessions
@@ -37,6 +38,7 @@ class SandboxEngine:
     Attributes:
         sessions: Create, read, list and delete sessions; their webhook log (the v3 API).
         outcomes: Control-API outcomes and scenarios.
+        data_edits: Control-API data edits (the console's edit, not part of Didit's API) and ``data.updated``.
         reviews: Update-status, review notes and resubmissions.
         workflows: The workflow registry (the management API).
         auth_data: Auth + Data (data-transfer) sessions.
@@ -80,6 +82,7 @@ class SandboxEngine:
         self.sessions = SessionOperations(parts)
         self.reviews = ManualReviews(parts)
         self.outcomes = Outcomes(parts, self.reviews)
+        self.data_edits = DataEdits(parts)
         # Typed as the protocol so the type checker proves the pages' interface is complete.
         self.hosted: HostedEngine = HostedSessions(parts, self.sessions, self.outcomes)
 

@@ -35,6 +35,20 @@ async def control_outcome(request: Request) -> Response:
     return json_response(result.as_json())
 
 
+@endpoint(auth="key", scope=None)
+async def control_data(request: Request) -> Response:
+    """``POST /sandbox/sessions/{session_id}/data`` ``{"id_verification": {"first_name": …}, …}``: edit its data.
+
+    Stands in for a reviewer correcting the session's KYC, proof-of-address or NFC data in Didit's console, which
+    is not part of Didit's API; Didit then sends ``data.updated`` (https://docs.didit.me/integration/webhooks),
+    and so does the sandbox, through its outbox. Editable fields: ``model/decision/edits.py:EDITABLE``. Needs the
+    sandbox's API key for the same reason as the outcome call: it makes the sandbox send a signed webhook.
+    """
+    body = await read_json(request)
+    result = services_of(request).engine.data_edits.edit(request.path_params["session_id"], body)
+    return json_response(result)
+
+
 @endpoint(auth="none", scope="generic-get")
 async def scenario_catalog(request: Request) -> Response:
     """``GET /v1/sandbox/scenarios/``: the scenario slugs and outcomes, for the API key or a session token."""

@@ -63,6 +63,7 @@ AUTH_ROUTES: list[BaseRoute] = [
 #: Sandbox-only: control API (the sandbox's own, not part of Didit's API), scenario catalogue, healthcheck, media.
 CONTROL_ROUTES: list[BaseRoute] = [
     Route(f"/sandbox/sessions/{_SID}/outcome", control.control_outcome, methods=["POST"]),
+    Route(f"/sandbox/sessions/{_SID}/data", control.control_data, methods=["POST"]),
     Route("/sandbox/webhooks/test", v3_destinations.send_test_webhook, methods=["POST"]),
     Route("/v1/sandbox/scenarios/", control.scenario_catalog, methods=["GET"]),
     Route("/system/healthcheck", control.healthcheck, methods=["GET"]),

@@ -7,9 +7,9 @@ The Didit mode (sandbox or live) is decided once, at start-up (:mod:`didit_porta
 running would leave some workers, clients and the webhook receiver on the old one. An admin's choice is written to
 the data folder (:data:`~didit_portal.config.DIDIT_MODE_FILE`, which start-up reads when ``DIDIT_MODE`` is unset)
 and recorded in ``app_setting`` with its audit row; the page says a restart is needed while it differs from the
-running mode. Live mode needs ``DIDIT_API_KEY`` and ``DIDIT_WEBHOOK_SECRET`` in the environment today
+running mode. Live mode needs Didit's API key and webhook secret, from the environment or saved on this page
 (:meth:`~didit_portal.config.Settings.check_startable` refuses to start without them), so a switch to live is
-refused here until they are set: a restart must never fail half-way into a mode.
+refused here until both are there: a restart must never fail half-way into a mode.
 """
 
 from __future__ import annotations
@@ -148,8 +148,16 @@ def choose_mode(
         raise SettingsError("Confirm the switch first.")
     if settings.mode_configured:
         raise SettingsError("DIDIT_MODE is set in the environment: change it there.")
-    if mode == "live" and (settings.didit_api_key is None or settings.didit_webhook_secret is None):
-        raise SettingsError("Live mode needs DIDIT_API_KEY and DIDIT_WEBHOOK_SECRET in the environment first.")
+    stored = settings.stored_credentials()
+    if mode == "live" and (
+        (settings.didit_api_key is None and "api_key" not in stored)
+        or (settings.didit_webhook_secret is None and "webhook_secret" not in stored)
+    ):
+        # The next start would refuse to run (check_startable): never leave the portal half-switched.
+        raise SettingsError(
+            "Live mode needs Didit's API key and webhook secret (DIDIT_API_KEY and DIDIT_WEBHOOK_SECRET, or saved "
+            "above) first."
+        )
     path = settings.ensure_data_dir() / DIDIT_MODE_FILE
     path.write_text(mode + "\n", encoding="utf-8")
     settings_store.put(db, settings_store.DIDIT_MODE_NEXT, mode, actor=actor, ip=ip)
