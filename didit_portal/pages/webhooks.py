@@ -149,7 +149,8 @@ def _row(row: Any) -> rx.Component:
 def _log() -> rx.Component:
     headers = ("Time", "Outcome", "Type", "Session", "Signature", "Processing", "Source · size · ack", "")
     return rx.vstack(
-        rx.hstack(
+        # Wraps on a phone: the three buttons do not fit beside the heading at 375 px.
+        rx.flex(
             rx.heading("Delivery log", as_="h2", size="5"),
             rx.spacer(),
             rx.button(
@@ -168,6 +169,8 @@ def _log() -> rx.Component:
             ),
             width="100%",
             align="center",
+            wrap="wrap",
+            gap="2",
         ),
         _filters(),
         rx.cond(WebhooksState.message != "", callout(WebhooksState.message, "blue", "info", "inbox-message")),

@@ -191,6 +191,19 @@ def is_broad_prefix(db: Session, search: str) -> bool:
     return int(db.execute(select(func.count()).select_from(probe)).scalar_one()) >= BROAD_PREFIX
 
 
+def broad_search(db: Session, filters: QueueFilter) -> bool:
+    """Whether the filters' search is a broad vendor_data prefix (never for viewers, who search ids only).
+
+    Args:
+        db: Open session.
+        filters: Filters and search.
+
+    Returns:
+        The ``broad_search`` to pass to :func:`filter_conditions`.
+    """
+    return not filters.identifiers_only and is_broad_prefix(db, filters.search)
+
+
 def filter_conditions(
     filters: QueueFilter, *, include_status: bool = True, broad_search: bool = False
 ) -> list[ColumnElement[bool]]:
@@ -280,7 +293,7 @@ def fetch_page(
     filters = filters or QueueFilter()
     key = tuple_(col(VS.created_at), col(VS.session_id))
     filters = _drop_implied_dates(filters, sort=sort, after=after, before=before)
-    broad = not filters.identifiers_only and is_broad_prefix(db, filters.search)
+    broad = broad_search(db, filters)
     conditions = filter_conditions(filters, broad_search=broad)
     backwards = after is None and before is not None
     # Walking backwards is walking forwards in the opposite order from the cursor, then flipping the rows.

@@ -18,7 +18,7 @@ from sqlmodel import Session, col
 
 from didit_portal.didit.schemas import SessionStatus
 from didit_portal.models import StatusTransition
-from didit_portal.services.review.queue import DECIDED, VS, QueueFilter, filter_conditions, is_broad_prefix
+from didit_portal.services.review.queue import DECIDED, VS, QueueFilter, broad_search, filter_conditions
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def status_counts(db: Session, *, filters: QueueFilter | None = None) -> dict[st
         Every Didit status mapped to its count (zeros included), in Didit's order.
     """
     filters = filters or QueueFilter()
-    conditions = filter_conditions(filters, include_status=False, broad_search=is_broad_prefix(db, filters.search))
+    conditions = filter_conditions(filters, include_status=False, broad_search=broad_search(db, filters))
     query = select(col(VS.status), func.count()).where(and_(true(), *conditions)).group_by(col(VS.status))
     found = {status: int(n) for status, n in db.execute(query).all()}
     return {s.value: found.get(s.value, 0) for s in SessionStatus}
@@ -67,7 +67,7 @@ def total_count(db: Session, *, filters: QueueFilter | None = None) -> int:
         The count.
     """
     filters = filters or QueueFilter()
-    conditions = filter_conditions(filters, broad_search=is_broad_prefix(db, filters.search))
+    conditions = filter_conditions(filters, broad_search=broad_search(db, filters))
     return int(db.execute(select(func.count()).select_from(VS).where(and_(true(), *conditions))).scalar_one())
 
 
